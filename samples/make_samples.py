@@ -126,7 +126,8 @@ def drum_beat(rng: np.random.Generator, seconds: float) -> tuple[Callable[[int],
         if int(k) % 2 == 0:
             cv2.circle(img, (WIDTH // 2, HEIGHT // 2), radius, colour, -1, cv2.LINE_AA)
         else:
-            cv2.rectangle(img, (WIDTH // 2 - radius, HEIGHT // 2 - radius), (WIDTH // 2 + radius, HEIGHT // 2 + radius), colour, -1)
+            top_left = (WIDTH // 2 - radius, HEIGHT // 2 - radius)
+            cv2.rectangle(img, top_left, (WIDTH // 2 + radius, HEIGHT // 2 + radius), colour, -1)
         for j in range(8):  # equaliser bars
             h = int(20 + 60 * flash * (0.5 + 0.5 * np.sin(j * 1.7 + k)))
             cv2.rectangle(img, (10 + j * 38, HEIGHT - 5 - h), (36 + j * 38, HEIGHT - 5), (80, 255, 120), -1)
@@ -197,7 +198,10 @@ def cooking_demo(rng: np.random.Generator, seconds: float) -> tuple[Callable[[in
     wood[..., 0], wood[..., 1], wood[..., 2] = 150 + 40 * grain, 95 + 30 * grain, 50 + 15 * grain
     wood = wood.astype(np.uint8)
     veg_colours = [(60, 170, 60), (220, 40, 30), (250, 150, 30), (240, 220, 80)]
-    pieces = [(rng.uniform(0, seconds * 0.8), rng.uniform(-45, 45), rng.uniform(-45, 45), int(rng.integers(0, 4))) for _ in range(14)]
+    pieces = [
+        (rng.uniform(0, seconds * 0.8), rng.uniform(-45, 45), rng.uniform(-45, 45), int(rng.integers(0, 4)))
+        for _ in range(14)
+    ]
 
     def frame(i: int) -> np.ndarray:
         t = i / FPS
@@ -220,7 +224,8 @@ def cooking_demo(rng: np.random.Generator, seconds: float) -> tuple[Callable[[in
     sizzle[pops] += rng.uniform(-1, 1, int(pops.sum()))
     chop_n = int(0.08 * SAMPLE_RATE)
     tc = np.arange(chop_n) / SAMPLE_RATE
-    chop = np.sin(2 * np.pi * 900 * tc) * _envelope(chop_n, 0.001, 0.012) + rng.normal(0, 0.3, chop_n) * _envelope(chop_n, 0.001, 0.006)
+    chop = np.sin(2 * np.pi * 900 * tc) * _envelope(chop_n, 0.001, 0.012)
+    chop += rng.normal(0, 0.3, chop_n) * _envelope(chop_n, 0.001, 0.006)
     for k in range(int(seconds / 0.35)):
         start = int((0.2 + k * 0.35) * SAMPLE_RATE)
         if start + chop_n <= n and k % 4 != 3:

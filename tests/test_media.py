@@ -44,7 +44,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "bad_video": mf.make_corrupt_video_audio(d / "bad_video.mp4", seconds=1.0),
         "random": mf.random_bytes(d / "random.mp4", 5000),
         "empty": mf.empty(d / "empty.mp4"),
+        "text": d / "notes.txt",  # FFmpeg's "tty" demuxer would open it as a video
+        "random_bin": mf.random_bytes(d / "random.bin", 50000),  # ... and "bin" this one
     }
+    files["text"].write_text("not a video\n" * 50)
     for rotation in (90, 180, 270):
         files[f"rot{rotation}"] = mf.make_rotated_video(
             d / f"rot{rotation}.mp4", rotation=rotation, seconds=1.0, size=(160, 96), with_audio=False
@@ -266,7 +269,7 @@ def test_missing_file(tmp_path: Path) -> None:
         decode(tmp_path)
 
 
-@pytest.mark.parametrize("key", ["empty", "random"])
+@pytest.mark.parametrize("key", ["empty", "random", "text", "random_bin"])
 def test_not_a_container(media: dict[str, Path], key: str) -> None:
     with pytest.raises(VideoOpenFailure) as err:
         decode(media[key])

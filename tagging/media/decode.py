@@ -92,16 +92,14 @@ def _rotation_cw(frame: av.VideoFrame, info: MediaInfo) -> int:
     return info.rotation
 
 
-def _to_rgb(frame: av.VideoFrame, info: MediaInfo, max_side: int) -> np.ndarray:
+def _to_rgb(frame: av.VideoFrame, rotation: int, max_side: int) -> np.ndarray:
+    """Convert to RGB, downscale so the long side is at most ``max_side``, rotate ``rotation`` degrees clockwise."""
     rgb = frame.to_ndarray(format="rgb24")
     height, width = rgb.shape[:2]
     if max_side and max_side > 0 and max(height, width) > max_side:
         scale = max_side / max(height, width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    rotation = _rotation_cw(frame, info)
-    if rotation != info.rotation:
-        log.warning("%s: frame rotation %d differs from probed rotation %d", info.path, rotation, info.rotation)
     if rotation in _CV_ROTATE:
         rgb = cv2.rotate(rgb, _CV_ROTATE[rotation])
     return np.ascontiguousarray(rgb)
@@ -171,6 +169,7 @@ def _sample(
     last: av.VideoFrame | None = None  # latest frame decoded
     out: list[np.ndarray] = []
     times: list[float] = []
+    rotation_warned = False
     for target in targets:
         if pending is not None and (_seconds(pending, start) or 0.0) >= target:
             chosen = pending
@@ -178,8 +177,11 @@ def _sample(
             current = _seconds(last, start) if last is not None else None
             target_ts = int((target + start) / tb)
             if _should_seek(stream, target_ts, target, current, start):
-                container.seek(target_ts, stream=stream, backward=True)
-                frames = None
+                try:
+                    container.seek(target_ts, stream=stream, backward=True)
+                    frames = None
+                except AV_ERRORS as exc:  # keep decoding forward instead
+                    log.debug("%s: seek to %.3f s failed: %s", info.path, target, exc)
             if frames is None:
                 frames = _decoded(container, stream, stats)
             chosen = None
@@ -197,7 +199,15 @@ def _sample(
         t = _seconds(chosen, start) or 0.0
         if times and t < times[-1]:  # never go back in time (after a backward seek at end of file)
             t, chosen = times[-1], None
-        out.append(_to_rgb(chosen, info, max_side) if chosen is not None else out[-1].copy())
+        if chosen is None:
+            out.append(out[-1].copy())
+        else:
+            rotation = _rotation_cw(chosen, info)
+            if rotation != info.rotation and not rotation_warned:
+                rotation_warned = True
+                msg = "%s: frame rotation %d differs from probed %d; using the frame's"
+                log.warning(msg, info.path, rotation, info.rotation)
+            out.append(_to_rgb(chosen, rotation, max_side))
         times.append(t)
     if stats.failed:
         problems.append(f"{stats.failed} of {stats.packets} video packets failed to decode ({stats.last_error})")

@@ -52,6 +52,9 @@ _SIGNATURES: tuple[tuple[int, bytes], ...] = (
     (0, b"\x30\x26\xb2\x75"),  # ASF / WMV
 )
 _ISOBMFF_NAMES = ("mov", "mp4", "m4a", "3gp")
+# Demuxers that accept any bytes by file extension and render them as text-mode art
+# (e.g. "notes.txt" opens as a "tty" video); such files are not uploads we can tag.
+_TEXT_ART_FORMATS = frozenset({"tty", "bin", "adf", "idf", "xbin"})
 _MAX_MOOV_BYTES = 64 * 1024 * 1024
 
 
@@ -109,11 +112,15 @@ def open_input(path: Path) -> av.container.InputContainer:
         VideoOpenFailure: The file is not a media container PyAV can open.
     """
     try:
-        return av.open(str(path), mode="r")
+        container = av.open(str(path), mode="r")
     except AV_ERRORS as exc:
         if looks_like_container(path):
             raise CorruptMedia(str(path), f"container header is damaged or truncated ({_brief(exc)})") from None
         raise VideoOpenFailure(str(path), f"not a media container PyAV can open ({_brief(exc)})") from None
+    if container.format.name in _TEXT_ART_FORMATS:
+        container.close()
+        raise VideoOpenFailure(str(path), f"not a media container (opened only as text art, {container.format.name!r})")
+    return container
 
 
 def _brief(exc: BaseException) -> str:
@@ -250,7 +257,11 @@ def _check_limits(info: MediaInfo, limits: MediaLimits, coded_pixels: int) -> No
     ]
     for name, value, limit, unit in checks:
         if limit is not None and value > limit:
-            raise LimitExceeded(info.path, f"{name} {value:g}{unit} is over the limit of {limit:g}{unit}")
+            raise LimitExceeded(info.path, f"{name} {_num(value)}{unit} is over the limit of {_num(limit)}{unit}")
+
+
+def _num(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 
 def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> MediaInfo:

@@ -165,6 +165,7 @@ def make_video(
     sample_rate: int = 22050,
     channels: int = 1,
     faststart: bool = False,
+    preset: str = "ultrafast",
 ) -> Path:
     """Write an H.264 (+ AAC) mp4/mkv/mov clip with constant frame rate.
 
@@ -182,6 +183,7 @@ def make_video(
         sample_rate: Audio sample rate.
         channels: Audio channels (1 or 2).
         faststart: Put the mp4 ``moov`` atom at the front of the file.
+        preset: x264 preset; "ultrafast" has no B-frames, "veryfast" and slower have them.
 
     Returns:
         The path written.
@@ -195,7 +197,7 @@ def make_video(
         video.width, video.height = stored_w, stored_h
         video.pix_fmt = "yuv420p"
         video.codec_context.gop_size = gop or fps
-        video.options = {"preset": "ultrafast", "crf": "18"}
+        video.options = {"preset": preset, "crf": "18"}
         if rotation % 360:
             video.set_display_rotation(-rotation)
         audio = _add_audio_stream(container, "aac", sample_rate, channels) if with_audio else None

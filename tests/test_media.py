@@ -39,6 +39,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "vfr": mf.make_vfr_video(d / "vfr.mp4"),
         "mkv": mf.make_video(d / "clip.mkv", seconds=3.0, gop=10),
         "long": mf.make_video_only(d / "long.mp4", seconds=6.0, fps=15, gop=15),
+        "bframes": mf.make_video_only(d / "bframes.mp4", seconds=4.0, fps=15, gop=30, preset="veryfast"),
         "subtitle": mf.make_subtitle_only(d / "subs.srt"),
         "bad_audio": mf.make_corrupt_audio_video(d / "bad_audio.mp4", seconds=1.0),
         "bad_video": mf.make_corrupt_video_audio(d / "bad_video.mp4", seconds=1.0),
@@ -175,6 +176,18 @@ def test_sampling_decodes_fewer_frames_than_the_file_has(
     frames, times = sample_frames(media["long"], info, num_frames=4)
     assert [mf.read_frame_index(f) for f in frames] == [round(t * 15) for t in times]
     assert decoded < info.frame_count * 0.5
+
+
+def test_skipping_nonref_frames_changes_nothing(media: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    info = probe(media["bframes"])
+    results = {}
+    for skip in (False, True):
+        monkeypatch.setattr(decode_module, "SKIP_NONREF", skip)
+        results[skip] = sample_frames(media["bframes"], info, num_frames=6)
+    frames, times = results[True]
+    assert times == results[False][1]
+    assert all(np.array_equal(a, b) for a, b in zip(frames, results[False][0]))
+    assert [mf.read_frame_index(f) for f in frames] == [round(t * 15) for t in times]
 
 
 def test_audio_only_decode_has_no_frames(media: dict[str, Path]) -> None:

@@ -26,13 +26,26 @@ import cv2
 import numpy as np
 
 from tagging.errors import CorruptMedia, MediaError, NoDecodableStream
-from tagging.media.probe import AV_ERRORS, check_path, open_input, probe, select_streams, stream_seconds
+from tagging.media.probe import (
+    AV_ERRORS,
+    available_end,
+    check_path,
+    frames_exist_until,
+    keyframe_ts,
+    open_input,
+    probe,
+    select_streams,
+    stream_seconds,
+)
 from tagging.media.types import DecodedMedia, MediaInfo, MediaLimits
 
 log = logging.getLogger("tagging.media")
 
 SEEK_GAP_S = 2.0
 """Without a keyframe index, seek only when the next target is this far ahead."""
+
+SKIP_NONREF = True
+"""Do not decode non-reference frames that lie before the next target."""
 
 MAX_ERROR_RATIO = 0.5
 """A stream whose share of undecodable packets is above this counts as corrupt."""
@@ -53,12 +66,28 @@ class _PacketStats:
         return self.packets > 0 and self.failed / self.packets > MAX_ERROR_RATIO
 
 
-def _decoded(container: av.container.InputContainer, stream: av.stream.Stream, stats: _PacketStats) -> Iterator:
+def _decoded(
+    container: av.container.InputContainer,
+    stream: av.stream.Stream,
+    stats: _PacketStats,
+    unwanted_before: list[int | None] | None = None,
+) -> Iterator:
     """Yield decoded frames of ``stream``, skipping packets the decoder rejects.
 
     A demuxer error (truncated data) ends the iteration like end of file.
+
+    Args:
+        container: The open container.
+        stream: The stream to decode.
+        stats: Packet counters to update.
+        unwanted_before: A one-item list holding a pts (stream time base), read
+            at every packet, before which frames are not wanted: non-reference
+            frames of packets before it are not decoded at all
+            (``skip_frame="NONREF"``), which changes no other frame.
     """
     demux = container.demux(stream)
+    codec = stream.codec_context
+    skipping = False
     while True:
         try:
             packet = next(demux)
@@ -68,6 +97,12 @@ def _decoded(container: av.container.InputContainer, stream: av.stream.Stream, s
             stats.failed += 1
             stats.last_error = f"demuxing stopped: {exc}"
             packet = None
+        if unwanted_before is not None:
+            limit = unwanted_before[0]
+            skip = packet is not None and packet.pts is not None and limit is not None and packet.pts < limit
+            if skip != skipping:
+                codec.skip_frame = "NONREF" if skip else "DEFAULT"
+                skipping = skip
         try:
             frames = stream.decode(packet)  # None flushes the decoder
         except AV_ERRORS as exc:
@@ -105,31 +140,6 @@ def _to_rgb(frame: av.VideoFrame, rotation: int, max_side: int) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def _available_end(stream: av.stream.Stream, file_size: int) -> float | None:
-    """Time (s) of the last indexed packet that lies inside the file, when some lie beyond it."""
-    entries = stream.index_entries
-    if not len(entries) or not stream.time_base:
-        return None
-    last = entries[len(entries) - 1]
-    if last.pos < 0 or last.pos + last.size <= file_size:
-        return None
-    inside = [e.timestamp for e in entries if 0 <= e.pos and e.pos + e.size <= file_size]
-    start = stream.start_time or 0
-    return float((max(inside) - start) * stream.time_base) if inside else 0.0
-
-
-def _keyframe_ts(stream: av.stream.Stream, ts: int) -> int | None:
-    """Timestamp of the indexed keyframe at or before ``ts``, or None without an index."""
-    entries = stream.index_entries
-    if len(entries) < 2:  # e.g. Matroska before its cues are read: no usable index yet
-        return None
-    try:
-        i = entries.search_timestamp(ts, backward=True)
-    except AV_ERRORS:
-        return None
-    return entries[i].timestamp if i >= 0 else None
-
-
 def _should_seek(stream: av.stream.Stream, target_ts: int, target: float, current: float | None, start: float) -> bool:
     """Seek only when the keyframe before the target lies beyond the decoded position.
 
@@ -137,7 +147,7 @@ def _should_seek(stream: av.stream.Stream, target_ts: int, target: float, curren
     without a keyframe index, seek when the target is over ``SEEK_GAP_S`` ahead.
     """
     position = 0.0 if current is None else current
-    key = _keyframe_ts(stream, target_ts)
+    key = keyframe_ts(stream, target_ts)
     if key is None:
         return target - position > SEEK_GAP_S
     return float(key * stream.time_base) - start > position
@@ -155,7 +165,7 @@ def _sample(
     start = float((stream.start_time or 0) * tb)
     problems: list[str] = []
     span = stream_seconds(stream) or info.duration_s
-    available = _available_end(stream, info.size_bytes)
+    available = available_end(stream, info.size_bytes)
     if available is not None:
         problems.append(f"file is truncated: video data ends at {available:.2f} s of {span:.2f} s")
         span = available
@@ -164,6 +174,8 @@ def _sample(
     targets = [(i + 0.5) * span / num_frames for i in range(num_frames)]
 
     stats = _PacketStats()
+    skip_end = frames_exist_until(stream, span, info.fps) if available is None else available
+    skip_before: list[int | None] = [None]
     frames: Iterator | None = None
     pending: av.VideoFrame | None = None  # first frame at/after the previous target
     last: av.VideoFrame | None = None  # latest frame decoded
@@ -183,7 +195,8 @@ def _sample(
                 except AV_ERRORS as exc:  # keep decoding forward instead
                     log.debug("%s: seek to %.3f s failed: %s", info.path, target, exc)
             if frames is None:
-                frames = _decoded(container, stream, stats)
+                frames = _decoded(container, stream, stats, skip_before)
+            skip_before[0] = target_ts if SKIP_NONREF and target <= skip_end else None
             chosen = None
             for frame in frames:
                 last = frame
@@ -314,7 +327,7 @@ def _audio(
         return None, []
     limit = None if max_seconds is None else max(0, int(round(max_seconds * sample_rate)))
     problems = []
-    available = _available_end(stream, info.size_bytes)
+    available = available_end(stream, info.size_bytes)
     if available is not None:
         problems.append(f"file is truncated: audio data ends at {available:.2f} s of {stream_seconds(stream):.2f} s")
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)

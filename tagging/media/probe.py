@@ -248,6 +248,44 @@ def _mp4_video_matrix(path: Path, stream_index: int) -> tuple[float, float, floa
     return candidates[0][1] if candidates else None
 
 
+def available_end(stream: av.stream.Stream, file_size: int) -> float | None:
+    """Time (s) of the last indexed packet that lies inside the file, when some lie beyond it."""
+    entries = stream.index_entries
+    if not len(entries) or not stream.time_base:
+        return None
+    last = entries[len(entries) - 1]
+    if last.pos < 0 or last.pos + last.size <= file_size:
+        return None
+    inside = [e.timestamp for e in entries if 0 <= e.pos and e.pos + e.size <= file_size]
+    start = stream.start_time or 0
+    return float((max(inside) - start) * stream.time_base) if inside else 0.0
+
+
+def frames_exist_until(stream: av.stream.Stream, span: float, fps: float) -> float:
+    """A time (s) up to which a frame at or after any target surely exists.
+
+    The last indexed packet's dts is a lower bound of the largest pts. Skipping
+    frames before a target is only safe below it: beyond, the last frame
+    decoded is the fallback and must not have been skipped.
+    """
+    entries = stream.index_entries
+    if len(entries) >= 2 and stream.time_base:
+        return float((entries[len(entries) - 1].timestamp - (stream.start_time or 0)) * stream.time_base)
+    return span - 2.0 / (fps if fps > 0 else 10.0)
+
+
+def keyframe_ts(stream: av.stream.Stream, ts: int) -> int | None:
+    """Timestamp of the indexed keyframe at or before ``ts``, or None without an index."""
+    entries = stream.index_entries
+    if len(entries) < 2:  # e.g. Matroska before its cues are read: no usable index yet
+        return None
+    try:
+        i = entries.search_timestamp(ts, backward=True)
+    except AV_ERRORS:
+        return None
+    return entries[i].timestamp if i >= 0 else None
+
+
 def _check_limits(info: MediaInfo, limits: MediaLimits, coded_pixels: int) -> None:
     checks = [
         ("duration", info.duration_s, limits.max_duration_s, "s"),

@@ -5,7 +5,9 @@ rate files are handled: N target times are spread evenly over the video, and
 for each target the decoder returns the first frame whose pts is at or after
 it. It seeks (to the keyframe before a target) only when that keyframe lies
 beyond what has already been decoded; otherwise it decodes forward. Frames
-that are skipped are never converted to RGB.
+that are skipped are never converted to RGB, and non-reference frames before
+a target are not decoded at all (``skip_frame="NONREF"``; this cannot change
+any other frame).
 
 PyAV 18 does not rotate decoded pictures. The display matrix is read per frame
 (``VideoFrame.rotation``, counter-clockwise degrees) and falls back to

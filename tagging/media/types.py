@@ -80,6 +80,9 @@ class DecodedMedia:
         audio: Mono float32 samples in [-1, 1] at ``sample_rate``, or None when the file has no audio.
         sample_rate: Sample rate of ``audio``.
         errors: Per-modality decode errors that did not stop the others, e.g. ``{"audio": "..."}``.
+            A modality whose key is present either failed (``frames == []`` or
+            ``audio is None``) or decoded only partly (e.g. a truncated file: the
+            frames/audio that exist are returned and the key says what is missing).
     """
 
     info: MediaInfo

@@ -1,0 +1,260 @@
+"""The LanceDB catalog: one row per video, keyed by ``video_id``.
+
+Embedded by default (a local directory). The schema is a pydantic ``LanceModel``
+built for the vector sizes of the configured extractors; every write is an
+idempotent upsert (``merge_insert`` on ``video_id``, batches deduplicated by key
+first, the table's unenforced primary key set), so re-ingesting a video replaces
+its row instead of adding one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+
+from tagging.errors import CatalogError, InvalidVideoId
+
+logger = logging.getLogger("tagging.catalog")
+
+VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+DEFAULT_DB = "tagging.lancedb"
+DEFAULT_TABLE = "videos"
+VECTOR_COLUMNS = ("frames_vector", "audio_vector", "text_vector", "fused_vector", "cf_vector")
+
+
+def validate_video_id(video_id: str) -> str:
+    """Return ``video_id`` if it matches the strict id pattern.
+
+    Ids are 1-128 characters of letters, digits and ``_ . : -``, starting with a
+    letter or digit: no slashes (no path traversal), no quotes or spaces (nothing
+    that could change a filter expression).
+
+    Raises:
+        InvalidVideoId: The id does not match.
+    """
+    if not isinstance(video_id, str) or not VIDEO_ID_PATTERN.match(video_id) or ".." in video_id:
+        raise InvalidVideoId(repr(video_id)[:140], f"video ids must match {VIDEO_ID_PATTERN.pattern} and contain no '..'")
+    return video_id
+
+
+def sql_string(value: str) -> str:
+    """Quote a string literal for a LanceDB filter (ids are validated first, quotes doubled anyway)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def id_filter(video_ids: list[str]) -> str:
+    """Build ``video_id IN (...)`` from validated ids, never splicing raw user text."""
+    return "video_id IN (" + ", ".join(sql_string(validate_video_id(v)) for v in video_ids) + ")"
+
+
+@dataclass(frozen=True)
+class CatalogDims:
+    """Vector sizes the table is created with."""
+
+    frames: int = 1280
+    audio: int = 193
+    text: int = 384
+    cf: int = 64
+
+    @property
+    def fused(self) -> int:
+        """Length of the fused vector (the per-modality vectors concatenated)."""
+        return self.frames + self.audio + self.text
+
+
+def row_model(dims: CatalogDims) -> type:
+    """Build the pydantic LanceModel of a catalog row for ``dims``."""
+    from lancedb.pydantic import LanceModel, Vector
+    from pydantic import create_model
+
+    fields: dict[str, Any] = {
+        "video_id": (str, ...),
+        "source_uri": (str, ...),
+        "caption": (str, ""),
+        "metadata_json": (str, "{}"),
+        "container": (str, ""),
+        "size_bytes": (int, 0),
+        "duration_s": (float, 0.0),
+        "width": (int, 0),
+        "height": (int, 0),
+        "fps": (float, 0.0),
+        "rotation": (int, 0),
+        "has_video": (bool, False),
+        "has_audio": (bool, False),
+        "probe_json": (str, "{}"),
+        "frames_present": (bool, False),
+        "audio_present": (bool, False),
+        "text_present": (bool, False),
+        "frames_vector": (Optional[Vector(dims.frames)], None),
+        "audio_vector": (Optional[Vector(dims.audio)], None),
+        "text_vector": (Optional[Vector(dims.text)], None),
+        "fused_vector": (Vector(dims.fused), ...),
+        "tags": (list[str], ...),
+        "tag_scores": (list[float], ...),
+        "tags_json": (str, "[]"),
+        "transcript": (Optional[str], None),
+        "ocr_text": (Optional[str], None),
+        "review_json": (Optional[str], None),
+        "review_passed": (Optional[bool], None),
+        "cf_vector": (Optional[Vector(dims.cf)], None),
+        "cf_model_version": (Optional[str], None),
+        "extractors_json": (str, "{}"),
+        "taxonomy_id": (str, ""),
+        "timings_json": (str, "{}"),
+        "ingested_at": (datetime, ...),
+    }
+    return create_model("CatalogRow", __base__=LanceModel, **fields)
+
+
+def _dims_of(schema: pa.Schema) -> CatalogDims:
+    def size(name: str) -> int:
+        return int(schema.field(name).type.list_size)
+
+    return CatalogDims(frames=size("frames_vector"), audio=size("audio_vector"), text=size("text_vector"), cf=size("cf_vector"))
+
+
+class Catalog:
+    """A LanceDB table of videos.
+
+    Args:
+        uri: Database directory (created on first write) or any LanceDB URI.
+        table: Table name.
+        dims: Vector sizes for a new table; an existing table keeps its own and
+            must agree when given.
+
+    Raises:
+        CatalogError: The database cannot be opened, or ``dims`` disagree with the table.
+    """
+
+    def __init__(self, uri: str | Path = DEFAULT_DB, table: str = DEFAULT_TABLE, dims: CatalogDims | None = None) -> None:
+        import lancedb
+
+        self.uri = str(uri)
+        self.table_name = table
+        try:
+            self.db = lancedb.connect(self.uri)
+        except Exception as exc:  # noqa: BLE001
+            raise CatalogError(self.uri, f"cannot open LanceDB: {exc}") from exc
+        self._table = None
+        self.dims = dims
+        if self._exists():
+            self._table = self.db.open_table(table)
+            actual = _dims_of(self._table.schema)
+            if dims is not None and dims != actual:
+                raise CatalogError(self.uri, f"table {table!r} has vector sizes {actual}, the extractors produce {dims}")
+            self.dims = actual
+
+    def _exists(self) -> bool:
+        names = self.db.list_tables() if hasattr(self.db, "list_tables") else self.db.table_names()
+        names = getattr(names, "tables", names)
+        return self.table_name in list(names)
+
+    @property
+    def table(self) -> Any:
+        """The LanceDB table, created with the primary key set on first use."""
+        if self._table is None:
+            dims = self.dims or CatalogDims()
+            try:
+                self._table = self.db.create_table(self.table_name, schema=row_model(dims), exist_ok=True)
+                if not self._has_primary_key():
+                    self._table.set_unenforced_primary_key("video_id")
+            except Exception as exc:  # noqa: BLE001
+                if self._exists():  # a concurrent writer created it first
+                    self._table = self.db.open_table(self.table_name)
+                else:
+                    raise CatalogError(self.uri, f"cannot create table {self.table_name!r}: {exc}") from exc
+            self.dims = _dims_of(self._table.schema)
+        return self._table
+
+    def _has_primary_key(self) -> bool:
+        meta = self._table.schema.field("video_id").metadata or {}
+        return any(b"primary" in k for k in meta)
+
+    @property
+    def version(self) -> int:
+        """Current table version (0 when the table does not exist yet)."""
+        return int(self._table.version) if self._table is not None else 0
+
+    def count(self) -> int:
+        """Number of rows."""
+        return int(self.table.count_rows()) if self._table is not None or self._exists() else 0
+
+    def upsert(self, rows: list[dict[str, Any]]) -> int:
+        """Insert or replace rows by ``video_id`` in one LanceDB commit.
+
+        Args:
+            rows: Row dicts following the table schema. Within the batch the last
+                row of each id wins.
+
+        Returns:
+            The number of distinct ids written.
+
+        Raises:
+            InvalidVideoId: A row has an invalid id (nothing is written).
+            CatalogError: The write failed (nothing is written).
+        """
+        if not rows:
+            return 0
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            latest[validate_video_id(row["video_id"])] = row
+        table = self.table
+        try:
+            data = pa.Table.from_pylist(list(latest.values()), schema=table.schema)
+            (
+                table.merge_insert("video_id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(data)
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise CatalogError(self.uri, f"upsert of {len(latest)} rows failed: {exc}") from exc
+        return len(latest)
+
+    def get(self, video_id: str) -> dict[str, Any] | None:
+        """Return the row of ``video_id`` or None.
+
+        Raises:
+            InvalidVideoId: The id is malformed.
+        """
+        rows = self.get_many([video_id])
+        return rows[0] if rows else None
+
+    def get_many(self, video_ids: list[str]) -> list[dict[str, Any]]:
+        """Return the rows of ``video_ids`` that exist (in table order)."""
+        if not video_ids or (self._table is None and not self._exists()):
+            return []
+        where = id_filter(video_ids)
+        return self.table.search().where(where).limit(len(video_ids) + 1).to_list()
+
+    def ids(self) -> set[str]:
+        """All stored video ids."""
+        if self._table is None and not self._exists():
+            return set()
+        return set(self.table.to_arrow().column("video_id").to_pylist()) if self.count() else set()
+
+    def search(self, vector: np.ndarray, column: str = "fused_vector", k: int = 10, where: str | None = None) -> list[dict[str, Any]]:
+        """Nearest rows to ``vector`` in ``column`` (cosine distance).
+
+        Args:
+            vector: Query vector.
+            column: One of the vector columns.
+            k: Number of results.
+            where: Optional filter; build it with :func:`id_filter` / :func:`sql_string`, never from raw user text.
+
+        Raises:
+            ValueError: ``column`` is not a vector column.
+        """
+        if column not in VECTOR_COLUMNS:
+            raise ValueError(f"column must be one of {VECTOR_COLUMNS}")
+        query = self.table.search(np.asarray(vector, np.float32), vector_column_name=column).metric("cosine").limit(k)
+        if where:
+            query = query.where(where, prefilter=True)
+        return query.to_list()

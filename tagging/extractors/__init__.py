@@ -1,0 +1,35 @@
+"""Feature extractors, one per modality, behind one registry.
+
+Importing this package registers the built-in extractors; heavy models load only
+when an extractor is first used.
+"""
+
+from __future__ import annotations
+
+from tagging.extractors.base import (
+    Extractor,
+    Features,
+    ItemContent,
+    get_extractor,
+    l2_normalize,
+    list_extractors,
+    register,
+)
+from tagging.extractors import text as _text  # noqa: F401  (registers "text-minilm")
+
+for _mod in ("frames", "clip", "audio"):
+    try:
+        __import__(f"tagging.extractors.{_mod}")
+    except ModuleNotFoundError as _exc:  # module not written yet / optional
+        if _exc.name != f"tagging.extractors.{_mod}":
+            raise
+
+__all__ = [
+    "Extractor",
+    "Features",
+    "ItemContent",
+    "get_extractor",
+    "l2_normalize",
+    "list_extractors",
+    "register",
+]

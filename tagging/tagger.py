@@ -1,0 +1,285 @@
+"""Zero-shot tagging: score every category from every available modality and fuse.
+
+Per modality, each category gets a score in [0, 1] plus evidence:
+
+* **text** (caption, and later transcript / on-screen text): cosine similarity of the
+  text embedding to the category's description and prompts, squashed by a sigmoid,
+  raised when the caption names the category or a sub-topic outright;
+* **visual**: with EfficientNet, the ImageNet class probabilities pushed through a
+  bridge matrix that links each class to categories by text similarity of the class
+  names to the category prompts; with CLIP, zero-shot softmax over category prompts;
+* **audio**: the speech and music cues, for categories that declare audio cues.
+
+The fused score is the reliability-weighted mean over the modalities that have a
+say for that category; a missing modality abstains rather than voting zero.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tagging.extractors import Features, get_extractor
+from tagging.extractors.frames import imagenet_classes
+from tagging.taxonomy import Taxonomy, load_taxonomy
+from tagging.extractors.base import cache_dir
+
+logger = logging.getLogger("tagging.tagger")
+
+
+@dataclass
+class TaggerConfig:
+    """Fusion weights and score shaping.
+
+    Attributes:
+        weights: Reliability weight of each modality in the fused score.
+        text_sources: Reliability of each text source within the text modality.
+        text_center: Cosine similarity that maps to a text score of 0.5.
+        text_scale: Sigmoid width for text similarity.
+        keyword_score: Text score given when a caption names the category outright.
+        bridge_temperature: Softmax temperature of the ImageNet-class to category bridge.
+        bridge_relevance: Class-to-category similarity under which a class counts as unrelated.
+        visual_gain: Multiplier on the bridged visual mass before clipping to [0, 1].
+        clip_temperature: Softmax temperature for CLIP zero-shot scores.
+        top_k: Tags returned per video.
+        min_score: Tags under this fused score are not returned.
+    """
+
+    weights: dict[str, float] = field(default_factory=lambda: {"text": 0.45, "visual": 0.4, "audio": 0.15})
+    text_sources: dict[str, float] = field(default_factory=lambda: {"caption": 1.0, "transcript": 0.8, "ocr": 0.6})
+    text_center: float = 0.28
+    text_scale: float = 0.06
+    keyword_score: float = 0.9
+    bridge_temperature: float = 0.04
+    bridge_relevance: float = 0.35
+    visual_gain: float = 2.0
+    clip_temperature: float = 0.01
+    top_k: int = 5
+    min_score: float = 0.05
+
+
+@dataclass
+class Tag:
+    """One assigned category with its fused score and per-modality evidence."""
+
+    id: str
+    name: str
+    score: float
+    evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        return {"id": self.id, "name": self.name, "score": round(self.score, 4), "evidence": self.evidence}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class Tagger:
+    """Assign taxonomy categories to an item from its extracted features.
+
+    Args:
+        taxonomy: The taxonomy, or None for the packaged default.
+        config: Fusion settings.
+        text_extractor: Registry name of the text extractor used to embed category texts.
+    """
+
+    def __init__(self, taxonomy: Taxonomy | None = None, config: TaggerConfig | None = None, text_extractor: str = "text-minilm") -> None:
+        self.taxonomy = taxonomy or load_taxonomy()
+        self.config = config or TaggerConfig()
+        self.text = get_extractor(text_extractor)
+        self._cat_emb: list[np.ndarray] | None = None
+        self._bridge: np.ndarray | None = None
+        self._clip_emb: dict[str, np.ndarray] = {}
+        self._keywords = [
+            [re.compile(rf"(?<![a-z0-9]){re.escape(k)}(?![a-z0-9])") for k in sorted(c.keywords())] for c in self.taxonomy.categories
+        ]
+
+    # ------------------------------------------------------------ prepared texts
+    def category_embeddings(self) -> list[np.ndarray]:
+        """Per category, the embeddings (n_texts, dim) of its description and prompts."""
+        if self._cat_emb is None:
+            texts = [c.texts() for c in self.taxonomy.categories]
+            flat = self.text.embed_texts([t for group in texts for t in group])
+            out, i = [], 0
+            for group in texts:
+                out.append(flat[i : i + len(group)])
+                i += len(group)
+            self._cat_emb = out
+        return self._cat_emb
+
+    def bridge(self) -> np.ndarray:
+        """ImageNet class -> category weights (1000, C).
+
+        Each class spreads its probability over the categories its name is most
+        similar to (softmax over categories), scaled by how related the class is to
+        any category at all, so that "sliding door" says little and "drum" a lot.
+        Cached on disk under ``TAGGING_CACHE_DIR`` keyed by taxonomy and text model.
+        """
+        if self._bridge is None:
+            cfg = self.config
+            key = f"bridge-{self.taxonomy.fingerprint}-{self.text.extractor_id}-{cfg.bridge_temperature}-{cfg.bridge_relevance}"
+            cache = cache_dir() / (re.sub(r"[^A-Za-z0-9_.-]", "_", key) + ".npy")
+            if cache.exists():
+                self._bridge = np.load(cache)
+            else:
+                names = [lemmas for _, lemmas, _ in imagenet_classes()]
+                cls_emb = self.text.embed_texts(names)
+                sims = np.stack([(cls_emb @ e.T).max(axis=1) for e in self.category_embeddings()], axis=1)
+                logits = sims / cfg.bridge_temperature
+                logits -= logits.max(axis=1, keepdims=True)
+                w = np.exp(logits)
+                relevance = _sigmoid((sims.max(axis=1, keepdims=True) - cfg.bridge_relevance) / 0.04)
+                self._bridge = (relevance * w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+                np.save(tmp, self._bridge)
+                os.replace(tmp, cache)
+        return self._bridge
+
+    def prepare(self) -> None:
+        """Compute the category embeddings and the ImageNet bridge now rather than on first use."""
+        self.bridge()
+
+    # ------------------------------------------------------------ per modality
+    def score_text(self, texts: dict[str, str]) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
+        """Score categories from text sources (caption, transcript, ocr); None if there is no text."""
+        sources = {k: v for k, v in texts.items() if v and v.strip()}
+        if not sources:
+            return None
+        cats = self.taxonomy.categories
+        cfg = self.config
+        emb = self.text.embed_texts(list(sources.values()))
+        cat_emb = self.category_embeddings()
+        scores = np.zeros(len(cats), np.float32)
+        evidence: list[dict[str, Any]] = [{} for _ in cats]
+        for (source, text), vec in zip(sources.items(), emb):
+            reliability = cfg.text_sources.get(source, 0.5)
+            lowered = text.lower()
+            for c, cat in enumerate(cats):
+                sims = cat_emb[c] @ vec
+                best = int(np.argmax(sims))
+                s = float(_sigmoid((sims[best] - cfg.text_center) / cfg.text_scale))
+                hits = [p.pattern for p in self._keywords[c] if p.search(lowered)]
+                if hits:
+                    s = max(s, cfg.keyword_score)
+                s *= reliability
+                if s >= scores[c]:
+                    scores[c] = s
+                    ev = {"source": source, "similarity": round(float(sims[best]), 4), "matched": cat.texts()[best]}
+                    if hits:
+                        ev["keywords"] = [re.sub(r"\(\?<?![^)]*\)", "", h).replace("\\", "") for h in hits]
+                    ev["snippet"] = text[:160]
+                    evidence[c] = ev
+        return scores, evidence
+
+    def score_imagenet(self, frames: Features) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Score categories from averaged ImageNet probabilities through the bridge."""
+        probs = np.asarray(frames.extras["imagenet_probs"], np.float32)
+        contrib = probs[:, None] * self.bridge()  # (1000, C)
+        scores = np.clip(contrib.sum(axis=0) * self.config.visual_gain, 0.0, 1.0)
+        classes = imagenet_classes()
+        evidence = []
+        top_ts = {e["class"]: e.get("timestamp") for e in frames.extras.get("top_classes", [])}
+        for c in range(contrib.shape[1]):
+            top = np.argsort(-contrib[:, c])[:3]
+            items = []
+            for i in top:
+                if contrib[i, c] < 0.005:
+                    continue
+                label = classes[i][1].split(",")[0].strip()
+                items.append({"class": label, "prob": round(float(probs[i]), 4), "timestamp": top_ts.get(label)})
+            evidence.append({"model": frames.extractor_id, "imagenet": items})
+        return scores, evidence
+
+    def score_clip(self, frames: Features, clip_name: str = "clip") -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Score categories zero-shot with CLIP: softmax over category prompt similarities."""
+        key = frames.extractor_id
+        if key not in self._clip_emb:
+            clip = get_extractor(clip_name)
+            texts = [c.texts() for c in self.taxonomy.categories]
+            self._clip_emb[key] = np.stack([clip.embed_texts(group).mean(axis=0) for group in texts])
+        cat = self._clip_emb[key]
+        cat = cat / np.linalg.norm(cat, axis=1, keepdims=True)
+        sims = cat @ frames.vector
+        logits = sims / self.config.clip_temperature
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        evidence = [{"model": frames.extractor_id, "clip_similarity": round(float(s), 4)} for s in sims]
+        return p.astype(np.float32), evidence
+
+    def score_audio(self, audio: Features) -> tuple[np.ndarray, list[dict[str, Any]], np.ndarray]:
+        """Score categories with audio cues; also return which categories audio has a say in."""
+        cues = {"music": float(audio.extras.get("music_score", 0.0)), "speech": float(audio.extras.get("speech_ratio", 0.0))}
+        scores = np.zeros(len(self.taxonomy), np.float32)
+        has_say = np.zeros(len(self.taxonomy), bool)
+        evidence: list[dict[str, Any]] = []
+        for c, cat in enumerate(self.taxonomy.categories):
+            ev: dict[str, Any] = {}
+            for cue, weight in cat.audio_cues.items():
+                has_say[c] = True
+                scores[c] = max(scores[c], weight * cues[cue])
+                ev[cue] = round(cues[cue], 3)
+            evidence.append(ev)
+        return scores, evidence, has_say
+
+    # ------------------------------------------------------------ fusion
+    def tag(self, features: dict[str, Features], texts: dict[str, str] | None = None, top_k: int | None = None) -> list[Tag]:
+        """Rank the taxonomy's categories for one item.
+
+        Args:
+            features: Extractor outputs keyed by modality ("frames", "audio", "text").
+            texts: Text sources keyed by kind ("caption", "transcript", "ocr").
+            top_k: Tags to return (default from config); 0 returns every category.
+
+        Returns:
+            Tags sorted by fused score, each with evidence per modality that had a say.
+        """
+        n = len(self.taxonomy)
+        cfg = self.config
+        parts: list[tuple[str, np.ndarray, list[dict[str, Any]], np.ndarray]] = []
+        text_scores = self.score_text(texts or {})
+        if text_scores is not None:
+            parts.append(("text", text_scores[0], text_scores[1], np.ones(n, bool)))
+        frames = features.get("frames")
+        if frames is not None and frames.present:
+            if "imagenet_probs" in frames.extras:
+                s, ev = self.score_imagenet(frames)
+            else:
+                s, ev = self.score_clip(frames)
+            parts.append(("visual", s, ev, np.ones(n, bool)))
+        audio = features.get("audio")
+        if audio is not None and audio.present:
+            s, ev, say = self.score_audio(audio)
+            parts.append(("audio", s, ev, say))
+        return self.fuse(parts, top_k=cfg.top_k if top_k is None else top_k)
+
+    def fuse(self, parts: list[tuple[str, np.ndarray, list[dict[str, Any]], np.ndarray]], top_k: int) -> list[Tag]:
+        """Weighted mean of per-modality scores over the modalities with a say."""
+        n = len(self.taxonomy)
+        num = np.zeros(n, np.float64)
+        den = np.zeros(n, np.float64)
+        for name, scores, _, say in parts:
+            w = self.config.weights.get(name, 0.0) * say
+            num += w * scores
+            den += w
+        fused = np.where(den > 0, num / np.maximum(den, 1e-9), 0.0)
+        order = np.argsort(-fused)
+        if top_k:
+            order = order[:top_k]
+        tags = []
+        for c in order:
+            if fused[c] < self.config.min_score and top_k:
+                continue
+            cat = self.taxonomy.categories[c]
+            evidence = {
+                name: {"score": round(float(scores[c]), 4), **ev[c]} for name, scores, ev, say in parts if say[c]
+            }
+            tags.append(Tag(cat.id, cat.name, float(fused[c]), evidence))
+        return tags

@@ -13,6 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -69,6 +70,7 @@ class CatalogDims:
         return self.frames + self.audio + self.text
 
 
+@lru_cache(maxsize=8)
 def row_model(dims: CatalogDims) -> type:
     """Build the pydantic LanceModel of a catalog row for ``dims``."""
     from lancedb.pydantic import LanceModel, Vector
@@ -206,17 +208,37 @@ class Catalog:
         for row in rows:
             latest[validate_video_id(row["video_id"])] = row
         table = self.table
+        self._check_vectors(latest.values())
+        model = row_model(self.dims)
         try:
-            data = pa.Table.from_pylist(list(latest.values()), schema=table.schema)
+            full = [model(**r).model_dump() for r in latest.values()]  # fills defaults, checks types
+        except Exception as exc:  # noqa: BLE001 - pydantic ValidationError
+            raise CatalogError(next(iter(latest)), f"row does not fit the catalog schema: {exc}") from exc
+        try:
+            data = pa.Table.from_pylist(full, schema=table.schema)
+            # Sizes were checked above; "null" only lets LanceDB accept all-null optional columns.
             (
                 table.merge_insert("video_id")
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
-                .execute(data)
+                .execute(data, on_bad_vectors="null")
             )
         except Exception as exc:  # noqa: BLE001
             raise CatalogError(self.uri, f"upsert of {len(latest)} rows failed: {exc}") from exc
         return len(latest)
+
+    def _check_vectors(self, rows: Any) -> None:
+        sizes = {"frames_vector": self.dims.frames, "audio_vector": self.dims.audio, "text_vector": self.dims.text,
+                 "fused_vector": self.dims.fused, "cf_vector": self.dims.cf}
+        for row in rows:
+            for col, size in sizes.items():
+                v = row.get(col)
+                if v is not None and len(v) != size:
+                    raise CatalogError(row["video_id"], f"{col} has {len(v)} values, the table expects {size}")
+                if v is not None and not np.all(np.isfinite(v)):
+                    raise CatalogError(row["video_id"], f"{col} has NaN or infinite values")
+            if row.get("fused_vector") is None:
+                raise CatalogError(row["video_id"], "fused_vector is required")
 
     def get(self, video_id: str) -> dict[str, Any] | None:
         """Return the row of ``video_id`` or None.

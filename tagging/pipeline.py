@@ -376,7 +376,7 @@ class Pipeline:
             try:
                 report.results.append(self.analyze(it["path"], it.get("video_id"), it.get("caption"), it.get("metadata")))
             except TaggingError as exc:
-                logger.warning("failed: %s", exc)
+                logger.info("failed: %s", exc)
                 report.failures.append(Failure(str(it["path"]), it.get("video_id"), exc.error_class, exc.reason))
         if report.results:
             if not isinstance(catalog, Catalog):

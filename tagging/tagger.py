@@ -145,6 +145,7 @@ class Tagger:
 
     def prepare(self) -> None:
         """Compute the category embeddings and the ImageNet bridge now rather than on first use."""
+        self.category_embeddings()
         self.bridge()
 
     # ------------------------------------------------------------ per modality

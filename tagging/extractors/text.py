@@ -47,6 +47,12 @@ def load_sentence_model(model: str, device: str) -> Any:
     def load() -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover - transformers is a dependency of sentence-transformers
+            pass
+        try:
             return st.SentenceTransformer(path, device=device)
         except Exception as exc:  # noqa: BLE001 - any load failure is a model problem
             raise ModelLoadError(path, f"cannot load sentence-transformers model: {exc}") from exc

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install the project with its test extras into .venv and run the default (non-slow) test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v espeak-ng >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null) || echo "warning: espeak-ng not installed; speech tests will skip"
+fi
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -e ".[test]"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
+python -m pytest -q "$@"

@@ -1,0 +1,142 @@
+"""``tagging`` command line: a thin layer over the library.
+
+Examples:
+    tagging ingest samples/                 # every clip in the folder, captions from samples/captions.json
+    tagging ingest clip.mp4 --caption "Street dance battle #dance" --json
+    tagging show ocean_waves-1a2b3c4d5e --db tagging.lancedb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tagging.errors import TaggingError
+
+logger = logging.getLogger("tagging.cli")
+
+
+def _load_captions(paths: list[Path], captions_file: str | None) -> dict[str, Any]:
+    """Caption sidecars: an explicit file, else ``captions.json`` inside each given folder."""
+    files = [Path(captions_file)] if captions_file else [p / "captions.json" for p in paths if p.is_dir()]
+    out: dict[str, Any] = {}
+    for f in files:
+        if f.exists():
+            try:
+                out.update(json.loads(f.read_text()))
+            except ValueError as exc:
+                raise TaggingError(str(f), f"captions file is not valid JSON: {exc}") from exc
+    return out
+
+
+def _pipeline_config(args: argparse.Namespace) -> Any:
+    from tagging.pipeline import PipelineConfig
+
+    cfg = PipelineConfig(num_frames=args.num_frames, taxonomy=args.taxonomy, cb2cf_model=args.cb2cf_model)
+    if args.clip_model:
+        cfg.frames_extractor, cfg.frames_config = "clip", {"model": args.clip_model}
+    cfg.tagger.top_k = args.top_k
+    return cfg
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Analyse files and upsert them into the catalog; print tags and timings per video."""
+    from tagging.catalog import Catalog
+    from tagging.pipeline import Pipeline, expand_paths
+
+    roots = [Path(p) for p in args.paths]
+    captions = _load_captions(roots, args.captions)
+    files = expand_paths(roots)
+    if args.video_id and len(files) != 1:
+        print("error: --video-id needs exactly one file", file=sys.stderr)
+        return 2
+    items = []
+    for f in files:
+        caption = args.caption if args.caption is not None else captions.get(f.name)
+        items.append({"path": f, "caption": caption, "video_id": args.video_id})
+    pipeline = Pipeline(_pipeline_config(args))
+    catalog = Catalog(args.db, dims=pipeline.dims())
+    load_s = pipeline.warmup()
+    if not args.json:
+        print(f"models loaded in {load_s:.1f} s")
+    report = pipeline.ingest(items, catalog, show_progress=args.progress)
+    for r in report.results:
+        if args.json:
+            print(json.dumps(r.summary()))
+        else:
+            tags = ", ".join(f"{t.id} {t.score:.2f}" for t in r.tags) or "(none)"
+            total = sum(r.timings.values())
+            print(f"{r.video_id}  [{tags}]  {total * 1000:.0f} ms")
+    for f in report.failures:
+        if args.json:
+            print(json.dumps({"source": f.source, "error": f.error_class, "reason": f.reason}))
+        print(f"error: {f.source}: {f.error_class}: {f.reason}", file=sys.stderr)
+    if not args.json:
+        print(f"{len(report.results)} ingested, {len(report.failures)} failed -> {args.db} ({catalog.count()} rows)")
+    return 1 if report.failures else 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print one catalog row as JSON (vectors summarised)."""
+    from tagging.catalog import Catalog
+
+    row = Catalog(args.db).get(args.video_id)
+    if row is None:
+        print(f"error: {args.video_id}: not in {args.db}", file=sys.stderr)
+        return 1
+    for key in ("frames_vector", "audio_vector", "text_vector", "fused_vector", "cf_vector"):
+        if row.get(key) is not None:
+            row[key] = f"<{len(row[key])} floats>"
+    row["tags_json"] = json.loads(row["tags_json"])
+    print(json.dumps(row, default=str, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so other commands can add subcommands)."""
+    parser = argparse.ArgumentParser(prog="tagging", description="Tag new videos and store them in a LanceDB catalog.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="analyse videos and upsert them into the catalog")
+    p.add_argument("paths", nargs="+", help="media files or folders of them")
+    p.add_argument("--caption", help="caption text for the file(s)")
+    p.add_argument("--captions", help="JSON file mapping file name -> caption (default: captions.json in each folder)")
+    p.add_argument("--video-id", help="catalog id (single file only; default derived from name and content)")
+    p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"), help="LanceDB directory")
+    p.add_argument("--json", action="store_true", help="print one JSON object per video")
+    p.add_argument("--num-frames", type=int, default=8, help="frames sampled per video")
+    p.add_argument("--top-k", type=int, default=5, help="tags kept per video")
+    p.add_argument("--taxonomy", help="taxonomy JSON file (default: the packaged one)")
+    p.add_argument("--clip-model", help="use CLIP (hub id or local dir) instead of EfficientNet for frames")
+    p.add_argument("--cb2cf-model", default=os.environ.get("TAGGING_CB2CF_MODEL"), help="CB2CF model dir: fill the CF vector")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("show", help="print one catalog row")
+    p.add_argument("video_id")
+    p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"))
+    p.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tagging`` console script."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except TaggingError as exc:
+        print(f"error: {exc.source}: {type(exc).__name__}: {exc.reason}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

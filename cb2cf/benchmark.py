@@ -1,0 +1,209 @@
+"""The cold-start benchmark on a MovieLens "latest" directory.
+
+Protocol (seeded by ``seed``):
+
+1. Every rated movie is an item; ratings are implicit positives (binary).
+2. 20% of items are held out as *cold*; cold items are split 50/50 into validation and
+   test items. Warm interactions are split 90/10 (random) into train and validation.
+3. The CF space is ALS (``implicit``) on the warm-train interactions.
+4. Every method scores the cold *test* items for each user of the space with >= 1
+   cold-test interaction; items are ranked among the cold test items only.
+   Metrics: Recall@10/20, NDCG@10/20, Precision@20 (see :mod:`cb2cf.metrics`).
+5. Cold *validation* items are used for model selection only: ridge alpha, kNN
+   neighbourhood size, CB2CF early stopping.
+
+Methods: random; most popular (counts over the cold-test interactions themselves, a
+leaky reference: no cold-start method can know them); content kNN (a cold item's score
+for a user = sum of its cosine similarity to the user's warm-train items among its k
+nearest warm items); ridge (content -> CF vector, scored with the user vectors);
+CB2CF; warm oracle (ALS trained on warm-train + all cold interactions; its own user and
+item vectors: the ceiling).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from cb2cf.features import select_rows
+from cb2cf.interactions import to_matrix
+from cb2cf.metrics import rank_metrics
+from cb2cf.movielens import concat_views, load_movielens, movie_views
+from cb2cf.space import SpaceConfig, train_space
+from cb2cf.train import ItemSet, TrainConfig, train_cb2cf
+
+logger = logging.getLogger("cb2cf")
+
+METRIC_KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "precision@20")
+
+
+def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> np.ndarray:
+    Xb = np.hstack([X, np.ones((len(X), 1), np.float32)]).astype(np.float64)
+    A = Xb.T @ Xb + alpha * np.eye(Xb.shape[1])
+    A[-1, -1] -= alpha  # no penalty on the intercept
+    return np.linalg.solve(A, Xb.T @ Y.astype(np.float64))
+
+
+def _ridge_predict(W: np.ndarray, X: np.ndarray) -> np.ndarray:
+    return (np.hstack([X, np.ones((len(X), 1), np.float32)]) @ W).astype(np.float32)
+
+
+def _knn_scores(R_warm: sp.csr_matrix, Xw: np.ndarray, Xc: np.ndarray, k: int) -> np.ndarray:
+    S = Xc @ Xw.T  # (n_cold, n_warm) cosine (rows are unit-norm)
+    if k < S.shape[1]:
+        thr = -np.partition(-S, k - 1, axis=1)[:, k - 1:k]
+        S = np.where(S >= thr, S, 0.0)
+    return np.asarray(R_warm @ S.T)  # (n_users, n_cold)
+
+
+def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, factors: int = 64,
+                  train_config: TrainConfig | None = None, cache_dir: str | Path | None = None,
+                  show_progress: bool = False, dump: dict | None = None) -> dict:
+    """Run the full protocol and return the results dict (table rows + metadata + model).
+
+    Raises:
+        ContentError, InteractionLogError: Malformed dataset.
+    """
+    t_start = time.time()
+    ratings, movies, tags, report = load_movielens(dataset)
+    rng = np.random.default_rng(seed)
+    items = np.array(sorted(ratings["item_id"].unique()))
+    perm = rng.permutation(len(items))
+    n_cold = int(round(cold_frac * len(items)))
+    cold = items[perm[:n_cold]]
+    cold_val, cold_test = cold[: n_cold // 2], cold[n_cold // 2:]
+    is_cold = ratings["item_id"].isin(set(cold))
+    warm_df = ratings.loc[~is_cold]
+    wmask = rng.random(len(warm_df)) < 0.9
+    warm_train, warm_val = warm_df.loc[wmask], warm_df.loc[~wmask]
+    users = np.array(sorted(warm_train["user_id"].unique()))
+    warm_items = np.array(sorted(warm_train["item_id"].unique()))
+    scfg = SpaceConfig(factors=factors, seed=seed)
+    t0 = time.time()
+    inter = to_matrix(warm_train, users, warm_items, binary=True)
+    space = train_space(inter, scfg, space_id="ml-warm-als")
+    t_space = time.time() - t0
+
+    def truth(items_: np.ndarray) -> sp.csr_matrix:
+        df = ratings.loc[ratings["item_id"].isin(set(items_)) & ratings["user_id"].isin(set(users))]
+        return to_matrix(df, users, items_, binary=True).matrix
+
+    R_test, R_val = truth(cold_test), truth(cold_val)
+    # warm sanity: ALS on warm-val interactions, seen items excluded
+    wv = warm_val.loc[warm_val["user_id"].isin(set(users)) & warm_val["item_id"].isin(set(warm_items))]
+    S_w = space.user_vectors @ space.item_vectors.T
+    S_w[inter.matrix.nonzero()] = -np.inf
+    warm_metrics = rank_metrics(S_w, to_matrix(wv, users, warm_items, binary=True).matrix)
+
+    t0 = time.time()
+    all_ids = np.concatenate([warm_items, cold_val, cold_test])
+    feats, masks, specs = movie_views(movies, tags, all_ids, cache_dir)
+    t_feat = time.time() - t0
+    nw, nv = len(warm_items), len(cold_val)
+    sl = {"warm": np.arange(nw), "val": np.arange(nw, nw + nv), "test": np.arange(nw + nv, len(all_ids))}
+    Xc = concat_views(feats, masks)
+    U = space.user_vectors
+    results: dict[str, dict] = {}
+    timings: dict[str, float] = {}
+
+    def score(name: str, S_test: np.ndarray, extra: dict | None = None) -> None:
+        results[name] = rank_metrics(S_test, R_test) | (extra or {})
+
+    score("random", rng.random(R_test.shape))
+    pop = np.asarray(R_test.sum(0)).ravel()
+    score("most popular (test counts, leaky)", np.tile(pop, (R_test.shape[0], 1)))
+
+    t0 = time.time()
+    best_k, best = 0, -1.0
+    for k in (10, 25, 50, 100, 200, nw):
+        r = rank_metrics(_knn_scores(inter.matrix, Xc[sl["warm"]], Xc[sl["val"]], k), R_val)["recall@20"]
+        if r > best:
+            best_k, best = k, r
+    score("content kNN", _knn_scores(inter.matrix, Xc[sl["warm"]], Xc[sl["test"]], best_k), {"k": best_k})
+    timings["content kNN"] = time.time() - t0
+
+    t0 = time.time()
+    best_a, best = 0.0, -1.0
+    for a in (0.1, 1.0, 10.0, 100.0, 1000.0):
+        W = _ridge_fit(Xc[sl["warm"]], space.item_vectors, a)
+        r = rank_metrics(U @ _ridge_predict(W, Xc[sl["val"]]).T, R_val)["recall@20"]
+        if r > best:
+            best_a, best = a, r
+    W = _ridge_fit(Xc[sl["warm"]], space.item_vectors, best_a)
+    score("ridge", U @ _ridge_predict(W, Xc[sl["test"]]).T, {"alpha": best_a})
+    timings["ridge"] = time.time() - t0
+
+    tcfg = train_config or TrainConfig(name="cb2cf-ml-latest-small", seed=seed)
+    fw, mw = select_rows(feats, masks, sl["warm"])
+    fv, mv = select_rows(feats, masks, sl["val"])
+    ft, mt = select_rows(feats, masks, sl["test"])
+    if dump is not None:  # development hook: everything CB2CF training sees
+        dump.update(warm=ItemSet(warm_items, fw, mw, inter.matrix), val=ItemSet(cold_val, fv, mv, R_val),
+                    test=ItemSet(cold_test, ft, mt, R_test), space=space, specs=specs)
+    model, hist = train_cb2cf(ItemSet(warm_items, fw, mw, inter.matrix), space, tcfg,
+                              ItemSet(cold_val, fv, mv, R_val), specs, show_progress)
+    timings["cb2cf"] = hist["seconds"]
+    P = model.predict(ft, mt)
+    score("CB2CF", U @ P.T, {"best_epoch": hist["best_epoch"], "train_seconds": round(hist["seconds"], 1)})
+
+    t0 = time.time()
+    full = ratings.loc[ratings["item_id"].isin(set(warm_items) | set(cold))]
+    full = full.loc[~full.index.isin(warm_val.index)]
+    full = full.loc[full["user_id"].isin(set(users))]
+    oracle = train_space(to_matrix(full, users, None, binary=True), scfg, space_id="ml-oracle-als")
+    O = oracle.item_vectors[[oracle.item_index(i) for i in cold_test]]
+    score("warm oracle (ceiling)", oracle.user_vectors @ O.T)
+    timings["oracle"] = time.time() - t0
+
+    base = max(results["ridge"]["recall@20"], results["content kNN"]["recall@20"])
+    orc = results["warm oracle (ceiling)"]["recall@20"]
+    cb = results["CB2CF"]["recall@20"]
+    model.manifest["metrics"].update({f"test_{k}": results["CB2CF"][k] for k in METRIC_KEYS})
+    return {
+        "protocol": __doc__.strip().split("\n\n", 1)[1],
+        "dataset": str(dataset), "seed": seed,
+        "split": {"items": int(len(items)), "warm_items": int(nw), "cold_val_items": int(nv),
+                  "cold_test_items": int(len(cold_test)), "users": int(len(users)),
+                  "warm_train_interactions": int(inter.matrix.nnz), "test_interactions": int(R_test.nnz),
+                  "test_users": results["CB2CF"]["users"]},
+        "data_report": report,
+        "space": {"config": asdict(scfg), "warm_val": warm_metrics, "ref": space.ref},
+        "views": [asdict(s) for s in specs],
+        "results": results,
+        "ratios": {"cb2cf_over_best_content_baseline_recall@20": cb / base if base else None,
+                   "cb2cf_fraction_of_oracle_recall@20": cb / orc if orc else None,
+                   "ridge_fraction_of_oracle_recall@20": results["ridge"]["recall@20"] / orc if orc else None},
+        "seconds": {"total": round(time.time() - t_start, 1), "space": round(t_space, 1),
+                    "features": round(t_feat, 1)} | {k: round(v, 1) for k, v in timings.items()},
+        "train_config": asdict(tcfg),
+        "_model": model,
+    }
+
+
+def format_table(res: dict) -> str:
+    """Markdown table of the results plus the ratio lines."""
+    head = "| method | " + " | ".join(METRIC_KEYS) + " | users |"
+    lines = [head, "|" + "---|" * (len(METRIC_KEYS) + 2)]
+    for name, r in res["results"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.4f}" for k in METRIC_KEYS) + f" | {r['users']} |")
+    ra = res["ratios"]
+    lines.append("")
+    lines.append(f"CB2CF Recall@20 / best content baseline: {ra['cb2cf_over_best_content_baseline_recall@20']:.2f}x; "
+                 f"CB2CF / warm oracle: {ra['cb2cf_fraction_of_oracle_recall@20']:.2f}; "
+                 f"ridge / warm oracle: {ra['ridge_fraction_of_oracle_recall@20']:.2f}")
+    s = res["seconds"]
+    lines.append(f"CB2CF training {s['cb2cf']}s; total run {s['total']}s (features {s['features']}s)")
+    return "\n".join(lines)
+
+
+def write_json(res: dict, path: str | Path) -> None:
+    """Write the results (without the model object) as JSON."""
+    out = {k: v for k, v in res.items() if not k.startswith("_")}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(out, indent=2, default=str))

@@ -1,0 +1,202 @@
+"""``cb2cf`` command line: a thin layer over the library.
+
+Subcommands: ``benchmark``, ``train-space``, ``import-space``, ``train``, ``predict``.
+Feature tables are ``.npz`` files (see :func:`cb2cf.features.save_features_npz`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cb2cf.errors import CB2CFError
+
+logger = logging.getLogger("cb2cf")
+
+
+def _benchmark(a: argparse.Namespace) -> int:
+    from cb2cf.benchmark import format_table, run_benchmark, write_json
+    from cb2cf.train import TrainConfig
+
+    cfg = TrainConfig(name="cb2cf-ml-latest-small", seed=a.seed, max_seconds=a.max_seconds)
+    res = run_benchmark(a.dataset, seed=a.seed, train_config=cfg, cache_dir=a.cache_dir,
+                        show_progress=a.progress)
+    print(format_table(res))
+    if a.out:
+        write_json(res, a.out)
+        print(f"wrote {a.out}")
+    if a.save_model:
+        res["_model"].save(a.save_model)
+        print(f"saved model {res['_model'].version} to {a.save_model}")
+    return 0
+
+
+def _train_space(a: argparse.Namespace) -> int:
+    from cb2cf.interactions import read_log, to_matrix, validate_log
+    from cb2cf.space import SpaceConfig, train_space
+
+    df, report = validate_log(read_log(a.log), duplicates=a.duplicates)
+    cfg = SpaceConfig(algorithm=a.algorithm, factors=a.factors, iterations=a.iterations, seed=a.seed,
+                      binary=not a.weighted)
+    space = train_space(to_matrix(df), cfg, space_id=a.space_id, show_progress=a.progress)
+    space.meta["log_report"] = report
+    space.save(a.out)
+    print(f"saved space {space.ref} ({len(space.user_ids)} users, {len(space.item_ids)} items, "
+          f"dim {space.dim}) to {a.out}; {report}")
+    return 0
+
+
+def _import_space(a: argparse.Namespace) -> int:
+    from cb2cf.space import import_space
+
+    space = import_space(a.space_id, a.users, a.items, version=a.version, id_column=a.id_column,
+                         vector_column=a.vector_column, users_table=a.users_table, items_table=a.items_table)
+    space.save(a.out)
+    print(f"saved space {space.ref} to {a.out}")
+    return 0
+
+
+def _train(a: argparse.Namespace) -> int:
+    from cb2cf.features import load_features_npz, select_rows
+    from cb2cf.interactions import read_log, to_matrix, validate_log
+    from cb2cf.space import CFSpace
+    from cb2cf.train import ItemSet, TrainConfig, train_cb2cf
+
+    space = CFSpace.load(a.space)
+    ids, feats, masks, specs = load_features_npz(a.features)
+    warm = np.isin(ids, space.item_ids)
+    if not warm.any():
+        raise CB2CFError(f"{a.features}: no item of the feature table is in space {space.ref}")
+    logger.info("%d of %d feature rows are warm items of the space", int(warm.sum()), len(ids))
+    log, _ = validate_log(read_log(a.interactions), duplicates=a.duplicates)
+    log = log.loc[log["user_id"].isin(set(space.user_ids))]
+    rng = np.random.default_rng(a.seed)
+    rows = np.flatnonzero(warm)
+    rng.shuffle(rows)
+    n_val = int(round(a.val_frac * len(rows)))
+    val_rows, tr_rows = np.sort(rows[:n_val]), np.sort(rows[n_val:])
+
+    def items(r: np.ndarray) -> ItemSet:
+        f, m = select_rows(feats, masks, r)
+        sub = log.loc[log["item_id"].isin(set(ids[r]))]
+        return ItemSet(ids[r], f, m, to_matrix(sub, space.user_ids, ids[r], binary=True).matrix)
+
+    cfg = TrainConfig(name=a.name, seed=a.seed, max_seconds=a.max_seconds)
+    model, hist = train_cb2cf(items(tr_rows), space, cfg, items(val_rows) if n_val else None, specs, a.progress)
+    model.save(a.out)
+    print(f"saved {model.version} to {a.out} (best epoch {hist['best_epoch']}, {hist['seconds']:.1f}s)")
+    return 0
+
+
+def _predict(a: argparse.Namespace) -> int:
+    from cb2cf.features import load_features_npz
+    from cb2cf.model import CB2CF
+    from cb2cf.predictor import Predictor
+    from cb2cf.space import CFSpace
+
+    ids, feats, masks, specs = load_features_npz(a.features)
+    model = CB2CF.load(a.model, expected_views={s.name: s for s in specs} if a.strict else None)
+    vecs = model.predict(feats, masks)
+    out: dict = {"model_version": model.version, "items": []}
+    pred = Predictor(CFSpace.load(a.space), model) if a.space else None
+    for i, item in enumerate(ids):
+        rec: dict = {"id": str(item), "cf_vector": vecs[i].round(6).tolist()}
+        if pred is not None:
+            rec["seed_users"] = pred.seed_users(vecs[i], a.k).to_list()
+            rec["similar_items"] = pred.similar_items(vecs[i], a.k).to_list()
+        out["items"].append(rec)
+    text = json.dumps(out)
+    if a.out:
+        Path(a.out).write_text(text)
+        print(f"wrote {len(ids)} predictions to {a.out}")
+    else:
+        print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``cb2cf``."""
+    p = argparse.ArgumentParser(prog="cb2cf", description="Place content-only items in a CF space.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    b = sub.add_parser("benchmark", help="cold-start benchmark on a MovieLens 'latest' directory")
+    b.add_argument("--dataset", required=True)
+    b.add_argument("--out", help="write the results as JSON here")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--save-model", help="save the trained CB2CF model to this directory")
+    b.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "cb2cf"), help="text-embedding cache")
+    b.add_argument("--max-seconds", type=float, default=280.0, help="CB2CF training time cap")
+    b.set_defaults(fn=_benchmark)
+
+    s = sub.add_parser("train-space", help="train a CF space (implicit ALS/BPR) from an interaction log")
+    s.add_argument("--log", required=True, help="CSV/parquet: user_id,item_id[,weight][,timestamp]")
+    s.add_argument("--out", required=True)
+    s.add_argument("--space-id", default="cf")
+    s.add_argument("--algorithm", choices=("als", "bpr"), default="als")
+    s.add_argument("--factors", type=int, default=64)
+    s.add_argument("--iterations", type=int, default=20)
+    s.add_argument("--weighted", action="store_true", help="use weights instead of binary interactions")
+    s.add_argument("--duplicates", choices=("error", "sum", "max", "last"), default="error")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=_train_space)
+
+    i = sub.add_parser("import-space", help="import user/item vectors (parquet, npz, npy, LanceDB)")
+    i.add_argument("--users", required=True)
+    i.add_argument("--items", required=True)
+    i.add_argument("--out", required=True)
+    i.add_argument("--space-id", required=True)
+    i.add_argument("--version", default="")
+    i.add_argument("--id-column", default="id")
+    i.add_argument("--vector-column", default="vector")
+    i.add_argument("--users-table")
+    i.add_argument("--items-table")
+    i.set_defaults(fn=_import_space)
+
+    t = sub.add_parser("train", help="train CB2CF: feature table + CF space + interaction log")
+    t.add_argument("--features", required=True, help=".npz feature table")
+    t.add_argument("--space", required=True, help="CF space directory")
+    t.add_argument("--interactions", required=True, help="interaction log (for ranking loss and validation)")
+    t.add_argument("--out", required=True, help="models/<name>")
+    t.add_argument("--name", default="cb2cf")
+    t.add_argument("--val-frac", type=float, default=0.1, help="warm items held out as cold validation")
+    t.add_argument("--duplicates", choices=("error", "sum", "max", "last"), default="error")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-seconds", type=float, default=280.0)
+    t.set_defaults(fn=_train)
+
+    q = sub.add_parser("predict", help="predict CF vectors (and seed users / similar items)")
+    q.add_argument("--model", required=True)
+    q.add_argument("--features", required=True)
+    q.add_argument("--space", help="CF space directory: adds seed users and similar items")
+    q.add_argument("-k", type=int, default=10)
+    q.add_argument("--strict", action="store_true", help="refuse unless views and extractor ids match exactly")
+    q.add_argument("--out")
+    q.set_defaults(fn=_predict)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cb2cf`` console script. Returns the exit code."""
+    a = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    t0 = time.time()
+    try:
+        rc = a.fn(a)
+    except CB2CFError as exc:
+        print(f"cb2cf: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    logger.info("%s done in %.1fs", a.cmd, time.time() - t0)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

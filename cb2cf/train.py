@@ -1,0 +1,226 @@
+"""Training loop for CB2CF (flat, nanoGPT-style).
+
+Loss per batch of warm items (predicted vectors P, true CF vectors T, user vectors U):
+
+* ``w_cos * (1 - cos(P, T)) + w_mse * ||P - T||^2 / mean ||T||^2``: regress the vectors;
+* ``w_users``: for each item, a softmax over users of ``P @ U.T`` with the item's own
+  users as positives (the right users rank first: who to seed the item to);
+* ``w_items``: for each user, a softmax over the batch's items with the user's items as
+  positives (the item ranks well in its users' lists: what the cold-start metric
+  measures).
+
+Early stopping on Recall@k of a validation split of *cold* items. Seeded and
+deterministic on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from cb2cf.errors import ContentError
+from cb2cf.features import Features, Masks, ViewSpec, fingerprint_features, normalize_features
+from cb2cf.metrics import rank_metrics
+from cb2cf.model import CB2CF, default_device, library_versions
+from cb2cf.space import CFSpace
+
+logger = logging.getLogger("cb2cf")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of CB2CF training."""
+
+    name: str = "cb2cf"
+    tower_dim: int = 256
+    hidden_dim: int = 512
+    dropout: float = 0.2
+    input_dropout: float = 0.2
+    view_dropout: float = 0.25
+    batch_size: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_epochs: int = 200
+    patience: int = 20
+    w_cos: float = 0.5
+    w_mse: float = 0.5
+    w_users: float = 1.0
+    w_items: float = 1.0
+    logit_scale: float = 10.0
+    max_users: int = 8192  # users per batch in the ranking terms (all when fewer)
+    eval_k: int = 20
+    seed: int = 0
+    num_threads: int = 0  # 0: leave torch's default
+    max_seconds: float = 280.0
+
+
+@dataclass
+class ItemSet:
+    """Items with their content and (optionally) their interactions.
+
+    Attributes:
+        item_ids: (n,) ids.
+        features: View name -> (n, dim).
+        masks: View name -> (n,) bool presence.
+        interactions: (n_users_of_space, n) sparse matrix of the items' users, in the
+            space's user order (needed for the ranking terms and for validation).
+    """
+
+    item_ids: np.ndarray
+    features: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    interactions: sp.spmatrix | None = None
+
+
+def _seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _multi_pos_ce(logits: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Mean over rows with positives of -mean_{pos} log_softmax(row)."""
+    logp = F.log_softmax(logits, 1)
+    n = pos.sum(1)
+    keep = n > 0
+    if not keep.any():
+        return logits.sum() * 0.0
+    return (-(logp * pos).sum(1)[keep] / n[keep]).mean()
+
+
+def evaluate(model: CB2CF, space_users: np.ndarray, items: ItemSet, k: int = 20) -> dict[str, float]:
+    """Recall/NDCG of ranking ``items`` for each user that interacted with one of them."""
+    if items.interactions is None:
+        raise ContentError("evaluation needs the items' interactions")
+    pred = model.predict(items.features, items.masks)
+    return rank_metrics(space_users @ pred.T, items.interactions, ks=(10, k), precision_ks=(k,))
+
+
+def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = None, val: ItemSet | None = None,
+                views: list[ViewSpec] | None = None, show_progress: bool = False) -> tuple[CB2CF, dict]:
+    """Train a CB2CF model on warm items (content -> their CF vectors in ``space``).
+
+    Args:
+        train: Warm items; every id must be in ``space``. ``interactions`` enables the
+            ranking terms.
+        space: The CF space (targets and user vectors).
+        config: Hyper-parameters.
+        val: Cold validation items with interactions: early stopping on Recall@k.
+        views: Extractor ids per view for the manifest (dims are checked).
+        show_progress: tqdm over epochs.
+
+    Returns:
+        The best model (eval mode, manifest filled) and the history dict.
+
+    Raises:
+        ContentError: Malformed features, unknown items, or interactions of the wrong shape.
+    """
+    cfg = config or TrainConfig()
+    t0 = time.time()
+    _seed(cfg.seed)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    dims = {k: int(np.asarray(v).shape[-1]) for k, v in train.features.items()}
+    if views:
+        spec_dims = {v.name: v.dim for v in views}
+        if spec_dims != dims:
+            raise ContentError(f"view specs {spec_dims} do not match the training features {dims}")
+    feats, masks, n = normalize_features(train.features, train.masks, dims)
+    if n != len(train.item_ids):
+        raise ContentError(f"{len(train.item_ids)} item ids but {n} feature rows")
+    missing = [i for i in train.item_ids if str(i) not in space._iidx]
+    if missing:
+        raise ContentError(f"{len(missing)} training items are not in space {space.ref}, e.g. {missing[:5]}")
+    dev = default_device()
+    rows = np.array([space.item_index(i) for i in train.item_ids])
+    T = torch.from_numpy(space.item_vectors[rows]).to(dev)
+    U = torch.from_numpy(space.user_vectors).to(dev)
+    t_norm2 = T.pow(2).sum(1).mean().clamp_min(1e-8)
+    pos_iu = None  # (n_items, n_users) dense bool would be big; keep CSR and densify per batch
+    if train.interactions is not None:
+        pos_iu = sp.csr_matrix(train.interactions).T.tocsr()
+        if pos_iu.shape != (n, len(space.user_ids)):
+            raise ContentError(f"train interactions must be (n_users={len(space.user_ids)}, n_items={n}), "
+                               f"got {train.interactions.shape}")
+    X = {k: torch.from_numpy(v).to(dev) for k, v in feats.items()}
+    M = {k: torch.from_numpy(v).to(dev) for k, v in masks.items()}
+    model = CB2CF(dims, space.dim, cfg.tower_dim, cfg.hidden_dim, cfg.dropout, cfg.input_dropout,
+                  cfg.view_dropout).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = np.random.default_rng(cfg.seed)
+    n_users = len(space.user_ids)
+    best = {"metric": -1.0, "epoch": -1, "state": None}
+    history: list[dict] = []
+    epochs = range(cfg.max_epochs)
+    if show_progress:
+        from tqdm import tqdm
+
+        epochs = tqdm(epochs, desc="cb2cf")
+    for epoch in epochs:
+        model.train()
+        perm = gen.permutation(n)
+        losses = []
+        for s in range(0, n, cfg.batch_size):
+            idx = perm[s:s + cfg.batch_size]
+            ti = torch.from_numpy(idx).to(dev)
+            P = model({k: v[ti] for k, v in X.items()}, {k: v[ti] for k, v in M.items()})
+            Tb = T[ti]
+            loss = cfg.w_cos * (1 - F.cosine_similarity(P, Tb, dim=1)).mean()
+            loss = loss + cfg.w_mse * (P - Tb).pow(2).sum(1).mean() / t_norm2
+            if pos_iu is not None and (cfg.w_users > 0 or cfg.w_items > 0):
+                sub = pos_iu[idx]
+                if n_users <= cfg.max_users:
+                    users = np.arange(n_users)
+                else:  # the batch's positive users plus random negatives
+                    users = np.unique(np.concatenate([sub.indices, gen.integers(0, n_users, cfg.max_users // 2)]))
+                    sub = sub[:, users]
+                pos = torch.from_numpy(sub.toarray() > 0).to(dev).float()
+                logits = cfg.logit_scale * (P @ U[torch.from_numpy(users).to(dev)].T)
+                if cfg.w_users > 0:
+                    loss = loss + cfg.w_users * _multi_pos_ce(logits, pos)
+                if cfg.w_items > 0:
+                    loss = loss + cfg.w_items * _multi_pos_ce(logits.T, pos.T)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        rec = {"epoch": epoch, "loss": float(np.mean(losses))}
+        if val is not None:
+            rec.update(evaluate(model, space.user_vectors, val, cfg.eval_k))
+            metric = rec[f"recall@{cfg.eval_k}"]
+        else:
+            metric = -rec["loss"]
+        history.append(rec)
+        logger.debug("epoch %d %s", epoch, rec)
+        if metric > best["metric"]:
+            best = {"metric": metric, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+        if epoch - best["epoch"] >= cfg.patience or time.time() - t0 > cfg.max_seconds:
+            break
+    checkpoint = {"model": best["state"], "config": asdict(cfg), "epoch": best["epoch"],
+                  "best_metric": best["metric"]}
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    ext = {v.name: v.extractor_id for v in views or []}
+    model.manifest = {
+        "name": cfg.name,
+        "cf_space": {"id": space.space_id, "version": space.version, "dim": space.dim},
+        "views": [{"name": k, "dim": d, "extractor_id": ext.get(k, "unknown")} for k, d in dims.items()],
+        "training_data": {"fingerprint": fingerprint_features(train.features, train.masks, train.item_ids),
+                          "n_items": int(n),
+                          "n_interactions": int(train.interactions.nnz) if train.interactions is not None else 0},
+        "train_config": checkpoint["config"],
+        "metrics": {"best_epoch": best["epoch"], f"val_recall@{cfg.eval_k}": best["metric"] if val else None,
+                    "train_seconds": round(time.time() - t0, 2)},
+        "libraries": library_versions(),
+    }
+    model.manifest["version"] = f"{cfg.name}@{model.weights_hash()[:12]}"
+    logger.info("trained %s in %.1fs, best epoch %d (%s)", model.version, time.time() - t0, best["epoch"],
+                best["metric"])
+    return model, {"history": history, "best_epoch": best["epoch"], "seconds": time.time() - t0}

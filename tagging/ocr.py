@@ -36,8 +36,8 @@ logger = logging.getLogger("tagging.ocr")
 
 INSTALL_HINT = "pip install rapidocr-onnxruntime"
 _ENGINES: dict[tuple[bool, int, bool, int], Any] = {}
-_SIG_HEIGHT = 16  # grey thumbnails of text boxes are this tall, as wide as their aspect ratio
-_SAME_CROP_DIFF = 32.0  # 99th percentile of |difference|: one changed character exceeds it
+_SAME_BOX_IOU = 0.6
+_SAME_BOX_DIFF = 24.0  # 99th percentile of |grey difference| over the box: one changed character exceeds it
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -91,28 +91,31 @@ class OcrHit:
 
 @dataclass
 class _SeenBox:
-    """A text box recognised in an earlier frame: its grey thumbnail and the result."""
+    """A text box recognised in an earlier frame: where it was, that frame (grey), the result."""
 
-    sig: np.ndarray
+    rect: tuple[int, int, int, int]
+    grey: np.ndarray
     text: str
     score: float
 
-    def matches(self, grey: np.ndarray) -> bool:
-        """True when ``grey`` (a grey crop) shows the same thing as this box."""
-        import cv2
+    def matches(self, rect: tuple[int, int, int, int], grey: np.ndarray) -> bool:
+        """True when ``grey`` shows the same pixels in about the same place as this box.
 
-        h, w = self.sig.shape
-        if abs(grey.shape[1] / max(1, grey.shape[0]) - w / h) > 0.1 * w / h:
+        Detector boxes jitter by a few pixels between frames, so the frames are compared over
+        the union of both boxes, pixel for pixel, rather than the warped crops.
+        """
+        if grey.shape != self.grey.shape:
             return False
-        other = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-        return float(np.percentile(np.abs(other - self.sig), 99)) < _SAME_CROP_DIFF
-
-
-def _signature(grey: np.ndarray) -> np.ndarray:
-    import cv2
-
-    width = int(np.clip(round(_SIG_HEIGHT * grey.shape[1] / max(1, grey.shape[0])), _SIG_HEIGHT, 32 * _SIG_HEIGHT))
-    return cv2.resize(grey, (width, _SIG_HEIGHT), interpolation=cv2.INTER_AREA).astype(np.float32)
+        ix = max(0, min(rect[2], self.rect[2]) - max(rect[0], self.rect[0]))
+        iy = max(0, min(rect[3], self.rect[3]) - max(rect[1], self.rect[1]))
+        area = lambda r: (r[2] - r[0]) * (r[3] - r[1])  # noqa: E731
+        inter = ix * iy
+        if inter <= 0 or inter / (area(rect) + area(self.rect) - inter) < _SAME_BOX_IOU:
+            return False
+        x0, y0 = min(rect[0], self.rect[0]), min(rect[1], self.rect[1])
+        x1, y1 = max(rect[2], self.rect[2]), max(rect[3], self.rect[3])
+        diff = np.abs(grey[y0:y1, x0:x1].astype(np.int16) - self.grey[y0:y1, x0:x1].astype(np.int16))
+        return diff.size > 0 and float(np.percentile(diff, 99)) < _SAME_BOX_DIFF
 
 
 def _use_cuda(device: str) -> bool:
@@ -284,19 +287,27 @@ class OcrReader:
         boxes = engine.sorted_boxes(boxes)
         crops = engine.get_crop_img_list(bgr, boxes)
         texts: list[tuple[str, float] | None] = []
-        todo: list[tuple[int, np.ndarray]] = []
-        for i, crop in enumerate(crops):
-            grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-            match = next((old for old in seen if old.matches(grey)), None)
+        grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        h, w = grey.shape
+        todo: list[tuple[int, tuple[int, int, int, int]]] = []
+        for i, box in enumerate(boxes):
+            pts = np.asarray(box)
+            rect = (
+                max(0, int(pts[:, 0].min())),
+                max(0, int(pts[:, 1].min())),
+                min(w, int(np.ceil(pts[:, 0].max())) + 1),
+                min(h, int(np.ceil(pts[:, 1].max())) + 1),
+            )
+            match = next((old for old in seen if old.matches(rect, grey)), None)
             texts.append((match.text, match.score) if match else None)
             if match is None:
-                todo.append((i, grey))
+                todo.append((i, rect))
         if todo:
             batch = [crops[i] for i, _ in todo]
             if self.config.use_angle_cls:
                 batch, _, _ = engine.text_cls(batch)
             recognised, _ = engine.text_rec(batch, False)
-            for (i, grey), res in zip(todo, recognised):
+            for (i, rect), res in zip(todo, recognised):
                 texts[i] = (str(res[0]), float(res[1]))
-                seen.append(_SeenBox(_signature(grey), *texts[i]))
+                seen.append(_SeenBox(rect, grey, *texts[i]))
         return [(box, *res) for box, res in zip(boxes, texts) if res is not None]

@@ -21,19 +21,6 @@ from tagging.errors import TaggingError
 logger = logging.getLogger("tagging.cli")
 
 
-def _load_captions(paths: list[Path], captions_file: str | None) -> dict[str, Any]:
-    """Caption sidecars: an explicit file, else ``captions.json`` inside each given folder."""
-    files = [Path(captions_file)] if captions_file else [p / "captions.json" for p in paths if p.is_dir()]
-    out: dict[str, Any] = {}
-    for f in files:
-        if f.exists():
-            try:
-                out.update(json.loads(f.read_text()))
-            except ValueError as exc:
-                raise TaggingError(str(f), f"captions file is not valid JSON: {exc}") from exc
-    return out
-
-
 def _pipeline_config(args: argparse.Namespace) -> Any:
     from tagging.pipeline import PipelineConfig
 
@@ -47,10 +34,10 @@ def _pipeline_config(args: argparse.Namespace) -> Any:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Analyse files and upsert them into the catalog; print tags and timings per video."""
     from tagging.catalog import Catalog
-    from tagging.pipeline import Pipeline, expand_paths
+    from tagging.pipeline import Pipeline, expand_paths, load_captions
 
     roots = [Path(p) for p in args.paths]
-    captions = _load_captions(roots, args.captions)
+    captions = load_captions(roots, args.captions)
     files = expand_paths(roots)
     if args.video_id and len(files) != 1:
         print("error: --video-id needs exactly one file", file=sys.stderr)

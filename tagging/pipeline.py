@@ -8,14 +8,10 @@ failure, never a stopped batch.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -24,14 +20,18 @@ import numpy as np
 from tagging.catalog import Catalog, CatalogDims, validate_video_id
 from tagging.errors import ExtractorError, TaggingError
 from tagging.extractors import Features, ItemContent, get_extractor, l2_normalize
-from tagging.media import MediaInfo, MediaLimits, decode, probe
-from tagging.tagger import Tag, Tagger, TaggerConfig
+from tagging.inputs import MEDIA_EXTENSIONS, Caption, caption_text, default_video_id, expand_paths, load_captions
+from tagging.media import DecodedMedia, MediaLimits, decode, probe
+from tagging.results import Failure, IngestReport, VideoResult
+from tagging.tagger import Tagger, TaggerConfig
 from tagging.taxonomy import load_taxonomy
 
 logger = logging.getLogger("tagging.pipeline")
 
-MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".m4a", ".mp3", ".wav", ".ogg", ".flac", ".aac", ".ts", ".3gp"}
-Caption = str | dict[str, Any] | None
+__all__ = [
+    "MEDIA_EXTENSIONS", "Caption", "Failure", "IngestReport", "Pipeline", "PipelineConfig", "VideoResult",
+    "caption_text", "default_video_id", "expand_paths", "load_captions",
+]
 
 
 @dataclass
@@ -65,149 +65,6 @@ class PipelineConfig:
     tagger: TaggerConfig = field(default_factory=TaggerConfig)
     fused_weights: dict[str, float] = field(default_factory=lambda: {"frames": 1.0, "audio": 0.5, "text": 1.0})
     cb2cf_model: str | None = None
-
-
-@dataclass
-class VideoResult:
-    """What the pipeline learnt about one video."""
-
-    video_id: str
-    source_uri: str
-    info: MediaInfo
-    caption: str
-    metadata: dict[str, Any]
-    features: dict[str, Features]
-    fused: np.ndarray
-    tags: list[Tag]
-    timings: dict[str, float]
-    errors: dict[str, str] = field(default_factory=dict)
-    extractors: dict[str, str] = field(default_factory=dict)
-    taxonomy_id: str = ""
-    cf_vector: np.ndarray | None = None
-    cf_model_version: str | None = None
-
-    def summary(self) -> dict[str, Any]:
-        """Compact JSON-friendly summary (what ``tagging ingest --json`` prints)."""
-        return {
-            "video_id": self.video_id,
-            "source_uri": self.source_uri,
-            "duration_s": round(self.info.duration_s, 3),
-            "tags": [{"id": t.id, "score": round(t.score, 4)} for t in self.tags],
-            "dims": {m: (int(f.vector.shape[0]) if f.present else None) for m, f in self.features.items()},
-            "present": {m: f.present for m, f in self.features.items()},
-            "cf_model_version": self.cf_model_version,
-            "errors": self.errors,
-            "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
-        }
-
-    def to_row(self) -> dict[str, Any]:
-        """The catalog row for this result."""
-        f = self.features
-
-        def vec(m: str) -> list[float] | None:
-            return f[m].vector.tolist() if m in f and f[m].present else None
-
-        return {
-            "video_id": self.video_id,
-            "source_uri": self.source_uri,
-            "caption": self.caption,
-            "metadata_json": json.dumps(self.metadata, default=str),
-            "container": self.info.container,
-            "size_bytes": self.info.size_bytes,
-            "duration_s": self.info.duration_s,
-            "width": self.info.width,
-            "height": self.info.height,
-            "fps": self.info.fps,
-            "rotation": self.info.rotation,
-            "has_video": self.info.has_video,
-            "has_audio": self.info.has_audio,
-            "probe_json": json.dumps(self.info.to_dict(), default=str),
-            "frames_present": "frames" in f and f["frames"].present,
-            "audio_present": "audio" in f and f["audio"].present,
-            "text_present": "text" in f and f["text"].present,
-            "frames_vector": vec("frames"),
-            "audio_vector": vec("audio"),
-            "text_vector": vec("text"),
-            "fused_vector": self.fused.tolist(),
-            "tags": [t.id for t in self.tags],
-            "tag_scores": [float(t.score) for t in self.tags],
-            "tags_json": json.dumps([t.to_dict() for t in self.tags], default=_jsonable),
-            "cf_vector": self.cf_vector.tolist() if self.cf_vector is not None else None,
-            "cf_model_version": self.cf_model_version,
-            "extractors_json": json.dumps(self.extractors),
-            "taxonomy_id": self.taxonomy_id,
-            "timings_json": json.dumps({k: round(v, 5) for k, v in self.timings.items()}),
-            "ingested_at": datetime.now(timezone.utc),
-        }
-
-
-@dataclass
-class Failure:
-    """A file or id that could not be processed, and why."""
-
-    source: str
-    video_id: str | None
-    error_class: str
-    reason: str
-
-
-@dataclass
-class IngestReport:
-    """Outcome of an ingest call: what was written and what failed."""
-
-    results: list[VideoResult] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    write_s: float = 0.0
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
-
-
-def caption_text(caption: Caption) -> str:
-    """Flatten a caption (a string or ``{"title", "description", "hashtags"}``) into one text."""
-    if caption is None:
-        return ""
-    if isinstance(caption, str):
-        return caption.strip()
-    parts = [str(caption.get("title", "")).strip(), str(caption.get("description", "")).strip()]
-    tags = caption.get("hashtags") or []
-    parts.append(" ".join(t if str(t).startswith("#") else f"#{t}" for t in tags))
-    return ". ".join(p for p in parts if p)
-
-
-def default_video_id(path: str | Path) -> str:
-    """A stable id from the file name and a hash of its size and first/last MiB.
-
-    The same bytes get the same id wherever the file lies, so re-ingesting a file
-    updates its row instead of adding one.
-    """
-    p = Path(path)
-    h = hashlib.sha1()
-    size = p.stat().st_size
-    h.update(str(size).encode())
-    with open(p, "rb") as fh:
-        h.update(fh.read(1 << 20))
-        if size > 2 << 20:
-            fh.seek(-(1 << 20), os.SEEK_END)
-            h.update(fh.read())
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", p.stem).strip("-.")[:80] or "video"
-    return f"{stem}-{h.hexdigest()[:10]}"
-
-
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand directories into the media files they hold (sorted, not recursive)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in MEDIA_EXTENSIONS))
-        else:
-            out.append(p)
-    return out
 
 
 class Pipeline:
@@ -278,18 +135,46 @@ class Pipeline:
             MediaError: The file is missing, not media, corrupt or over a limit.
             ExtractorError: A model failed on this item.
         """
-        cfg = self.config
         timings: dict[str, float] = {}
         if video_id is not None:
             validate_video_id(video_id)
-        t = time.perf_counter()
-        info = probe(path, cfg.limits)
-        timings["probe"] = time.perf_counter() - t
+        media = self.decode(path, timings)
         if video_id is None:
             video_id = default_video_id(path)
+        return self.analyze_media(media, video_id, caption, metadata, timings)
+
+    def decode(self, path: str | Path, timings: dict[str, float] | None = None) -> DecodedMedia:
+        """Probe (limits first) and decode one file with this pipeline's settings.
+
+        Raises:
+            MediaError: The file is missing, not media, corrupt or over a limit.
+        """
+        cfg = self.config
+        timings = {} if timings is None else timings
+        t = time.perf_counter()
+        probe(path, cfg.limits)
+        timings["probe"] = time.perf_counter() - t
         t = time.perf_counter()
         media = decode(path, cfg.limits, cfg.num_frames, cfg.max_side, cfg.sample_rate)
         timings["decode"] = time.perf_counter() - t
+        return media
+
+    def analyze_media(
+        self,
+        media: DecodedMedia,
+        video_id: str,
+        caption: Caption = None,
+        metadata: dict[str, Any] | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> VideoResult:
+        """Run extractors, tagger and CB2CF on media decoded elsewhere (e.g. in a child process).
+
+        Raises:
+            InvalidVideoId: ``video_id`` is malformed.
+        """
+        validate_video_id(video_id)
+        timings = {} if timings is None else timings
+        info = media.info
         text = caption_text(caption)
         item = ItemContent(media.frames, media.timestamps, media.audio, media.sample_rate, text)
         features: dict[str, Features] = {}
@@ -299,7 +184,7 @@ class Pipeline:
             try:
                 features[modality] = ext.extract(item)
             except ExtractorError as exc:
-                logger.warning("%s: %s extractor failed: %s", path, modality, exc.reason)
+                logger.warning("%s: %s extractor failed: %s", info.path, modality, exc.reason)
                 errors[modality] = exc.reason
                 features[modality] = ext.missing()
             timings[modality] = time.perf_counter() - t
@@ -308,7 +193,7 @@ class Pipeline:
         timings["tagging"] = time.perf_counter() - t
         result = VideoResult(
             video_id=video_id,
-            source_uri=str(Path(path).resolve()),
+            source_uri=str(Path(info.path).resolve()),
             info=info,
             caption=text,
             metadata=metadata or {},

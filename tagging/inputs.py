@@ -1,0 +1,79 @@
+"""Turning what a user hands over (paths, folders, captions) into pipeline inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from tagging.errors import TaggingError
+
+MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".m4a", ".mp3", ".wav", ".ogg", ".flac", ".aac", ".ts", ".3gp"}
+Caption = str | dict[str, Any] | None
+
+
+def caption_text(caption: Caption) -> str:
+    """Flatten a caption (a string or ``{"title", "description", "hashtags"}``) into one text."""
+    if caption is None:
+        return ""
+    if isinstance(caption, str):
+        return caption.strip()
+    parts = [str(caption.get("title", "")).strip(), str(caption.get("description", "")).strip()]
+    tags = caption.get("hashtags") or []
+    parts.append(" ".join(t if str(t).startswith("#") else f"#{t}" for t in tags))
+    return ". ".join(p for p in parts if p)
+
+
+def default_video_id(path: str | Path) -> str:
+    """A stable id from the file name and a hash of its size and first/last MiB.
+
+    The same bytes get the same id wherever the file lies, so re-ingesting a file
+    updates its row instead of adding one.
+    """
+    p = Path(path)
+    h = hashlib.sha1()
+    size = p.stat().st_size
+    h.update(str(size).encode())
+    with open(p, "rb") as fh:
+        h.update(fh.read(1 << 20))
+        if size > 2 << 20:
+            fh.seek(-(1 << 20), os.SEEK_END)
+            h.update(fh.read())
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", p.stem).strip("-.")[:80] or "video"
+    return f"{stem}-{h.hexdigest()[:10]}"
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand directories into the media files they hold (sorted, not recursive)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in MEDIA_EXTENSIONS))
+        else:
+            out.append(p)
+    return out
+
+
+def load_captions(paths: Iterable[str | Path], captions_file: str | Path | None = None) -> dict[str, Any]:
+    """Caption sidecars: ``captions_file``, else ``captions.json`` inside each given folder.
+
+    Returns:
+        File name -> caption (a string or ``{"title", "description", "hashtags"}``).
+
+    Raises:
+        TaggingError: A captions file is not valid JSON.
+    """
+    files = [Path(captions_file)] if captions_file else [Path(p) / "captions.json" for p in paths if Path(p).is_dir()]
+    out: dict[str, Any] = {}
+    for f in files:
+        if f.exists():
+            try:
+                out.update(json.loads(f.read_text()))
+            except ValueError as exc:
+                raise TaggingError(str(f), f"captions file is not valid JSON: {exc}") from exc
+    return out
+
+

@@ -1,0 +1,117 @@
+"""Typed results of the pipeline: one video's result, a failure record, an ingest report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from tagging.extractors import Features
+from tagging.media import MediaInfo
+from tagging.tagger import Tag
+
+
+@dataclass
+class VideoResult:
+    """What the pipeline learnt about one video."""
+
+    video_id: str
+    source_uri: str
+    info: MediaInfo
+    caption: str
+    metadata: dict[str, Any]
+    features: dict[str, Features]
+    fused: np.ndarray
+    tags: list[Tag]
+    timings: dict[str, float]
+    errors: dict[str, str] = field(default_factory=dict)
+    extractors: dict[str, str] = field(default_factory=dict)
+    taxonomy_id: str = ""
+    cf_vector: np.ndarray | None = None
+    cf_model_version: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Compact JSON-friendly summary (what ``tagging ingest --json`` prints)."""
+        return {
+            "video_id": self.video_id,
+            "source_uri": self.source_uri,
+            "duration_s": round(self.info.duration_s, 3),
+            "tags": [{"id": t.id, "score": round(t.score, 4)} for t in self.tags],
+            "dims": {m: (int(f.vector.shape[0]) if f.present else None) for m, f in self.features.items()},
+            "present": {m: f.present for m, f in self.features.items()},
+            "cf_model_version": self.cf_model_version,
+            "errors": self.errors,
+            "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
+        }
+
+    def to_row(self) -> dict[str, Any]:
+        """The catalog row for this result."""
+        f = self.features
+
+        def vec(m: str) -> list[float] | None:
+            return f[m].vector.tolist() if m in f and f[m].present else None
+
+        return {
+            "video_id": self.video_id,
+            "source_uri": self.source_uri,
+            "caption": self.caption,
+            "metadata_json": json.dumps(self.metadata, default=str),
+            "container": self.info.container,
+            "size_bytes": self.info.size_bytes,
+            "duration_s": self.info.duration_s,
+            "width": self.info.width,
+            "height": self.info.height,
+            "fps": self.info.fps,
+            "rotation": self.info.rotation,
+            "has_video": self.info.has_video,
+            "has_audio": self.info.has_audio,
+            "probe_json": json.dumps(self.info.to_dict(), default=str),
+            "frames_present": "frames" in f and f["frames"].present,
+            "audio_present": "audio" in f and f["audio"].present,
+            "text_present": "text" in f and f["text"].present,
+            "frames_vector": vec("frames"),
+            "audio_vector": vec("audio"),
+            "text_vector": vec("text"),
+            "fused_vector": self.fused.tolist(),
+            "tags": [t.id for t in self.tags],
+            "tag_scores": [float(t.score) for t in self.tags],
+            "tags_json": json.dumps([t.to_dict() for t in self.tags], default=_jsonable),
+            "cf_vector": self.cf_vector.tolist() if self.cf_vector is not None else None,
+            "cf_model_version": self.cf_model_version,
+            "extractors_json": json.dumps(self.extractors),
+            "taxonomy_id": self.taxonomy_id,
+            "timings_json": json.dumps({k: round(v, 5) for k, v in self.timings.items()}),
+            "ingested_at": datetime.now(timezone.utc),
+        }
+
+
+@dataclass
+class Failure:
+    """A file or id that could not be processed, and why."""
+
+    source: str
+    video_id: str | None
+    error_class: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """Outcome of an ingest call: what was written and what failed."""
+
+    results: list[VideoResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    write_s: float = 0.0
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from tagging.catalog import Catalog, CatalogDims, validate_video_id
-from tagging.errors import ExtractorError, TaggingError
+from tagging.errors import ExtractorError, ModelLoadError, TaggingError
 from tagging.extractors import Features, ItemContent, get_extractor, l2_normalize
 from tagging.inputs import MEDIA_EXTENSIONS, Caption, caption_text, default_video_id, expand_paths, load_captions
 from tagging.media import DecodedMedia, MediaLimits, decode, probe
@@ -96,11 +96,29 @@ class Pipeline:
 
     @property
     def cb2cf(self) -> Any:
-        """The configured CB2CF model, loaded on first use (None when not configured)."""
-        if self._cb2cf is None and self.config.cb2cf_model:
-            from cb2cf import CB2CF
+        """The configured CB2CF model, loaded on first use (None when not configured).
 
-            self._cb2cf = CB2CF.load(self.config.cb2cf_model)
+        Raises:
+            ModelLoadError: The model files are bad, or its views (names, dims, extractor
+                ids) do not match this pipeline's extractors.
+        """
+        if self._cb2cf is None and self.config.cb2cf_model:
+            from cb2cf import CB2CF, CB2CFError, ViewSpec, check_views
+
+            path = self.config.cb2cf_model
+            try:
+                model = CB2CF.load(path)
+                unknown = sorted(set(model.views) - set(self.extractors))
+                if unknown:
+                    raise ModelLoadError(path, f"model views {unknown} are not modalities this pipeline extracts")
+                check_views(
+                    model,
+                    {v: ViewSpec(v, self.extractors[v].dim, self.extractors[v].extractor_id) for v in model.views},
+                    source=str(path),
+                )
+            except CB2CFError as exc:
+                raise ModelLoadError(path, str(exc)) from exc
+            self._cb2cf = model
         return self._cb2cf
 
     def warmup(self) -> float:

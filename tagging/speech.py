@@ -334,9 +334,17 @@ def _load_model(config: TranscriberConfig) -> Any:
 
 
 def _trimmed_model_class(base: type) -> type:
-    """Return a WhisperModel subclass whose encoder skips the zero padding of short windows."""
+    """Return a WhisperModel subclass whose encoder skips the zero padding of short windows.
+
+    It also re-uses the language-detection encoding for the first transcription window:
+    faster-whisper encodes the first window twice, once with all ``n`` feature columns (to
+    detect the language) and once with ``n - 1`` (to decode). The two differ by 10 ms of
+    audio at the end, so the first result is re-used when the content matches.
+    """
 
     class TrimmedWhisperModel(base):  # type: ignore[misc, valid-type]
+        _last: tuple[int, int, Any] | None = None  # (ctx, hash of content minus last column, output)
+
         def encode(self, features: np.ndarray) -> Any:
             feats = features if features.ndim == 3 else features[None]
             # pad_or_trim pads with exact zeros; real log-mel columns are never all zero.
@@ -344,7 +352,14 @@ def _trimmed_model_class(base: type) -> type:
             used = int(content[-1]) + 1 if content.size else 0
             ctx = -(-(used + TRIM_MARGIN_FRAMES) // 100) * 100
             ctx = min(feats.shape[-1], max(_MIN_CONTEXT_FRAMES, ctx))
-            return super().encode(np.ascontiguousarray(feats[..., :ctx]))
+            last = self._last
+            if last is not None and last[0] == ctx and last[1] == hash(feats[0, :, :used].tobytes()):
+                self._last = None
+                return last[2]
+            output = super().encode(np.ascontiguousarray(feats[..., :ctx]))
+            if used > 1 and feats.shape[0] == 1:
+                self._last = (ctx, hash(feats[0, :, : used - 1].tobytes()), output)
+            return output
 
     return TrimmedWhisperModel
 

@@ -9,5 +9,8 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -e ".[test]"
+# The explicit-imagery screen: nudenet declares opencv-python-headless, which would clash with
+# opencv-python (both install cv2), so it goes in without its (already present) dependencies.
+python -m pip install -q --no-deps "nudenet==3.4.2"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
 python -m pytest -q "$@"

@@ -19,11 +19,12 @@ import numpy as np
 
 from tagging.catalog import Catalog, CatalogDims, validate_video_id
 from tagging.errors import ExtractorError, ModelLoadError, TaggingError
+from tagging.enrich import EnrichConfig, Enricher, Enrichment
 from tagging.extractors import Features, ItemContent, get_extractor, l2_normalize
 from tagging.inputs import MEDIA_EXTENSIONS, Caption, caption_text, default_video_id, expand_paths, load_captions
 from tagging.media import DecodedMedia, MediaLimits, decode, probe
 from tagging.results import Failure, IngestReport, VideoResult
-from tagging.tagger import Tagger, TaggerConfig
+from tagging.tagger import Tag, Tagger, TaggerConfig
 from tagging.taxonomy import load_taxonomy
 
 logger = logging.getLogger("tagging.pipeline")
@@ -51,6 +52,7 @@ class PipelineConfig:
         tagger: Tag fusion settings.
         fused_weights: Weight of each modality's block in the fused vector.
         cb2cf_model: Directory of a trained CB2CF model; when set, rows get a CF vector.
+        enrich: Speech recognition, OCR, review gate and policy screen settings.
     """
 
     frames_extractor: str = "effnet-lite0"
@@ -65,6 +67,19 @@ class PipelineConfig:
     tagger: TaggerConfig = field(default_factory=TaggerConfig)
     fused_weights: dict[str, float] = field(default_factory=lambda: {"frames": 1.0, "audio": 0.5, "text": 1.0})
     cb2cf_model: str | None = None
+    enrich: EnrichConfig = field(default_factory=EnrichConfig)
+
+
+def add_text_timestamps(tags: list[Tag], enrichment: Enrichment) -> None:
+    """Point transcript and OCR evidence at the times in the video where the words occur."""
+    for tag in tags:
+        ev = tag.evidence.get("text")
+        if not ev:
+            continue
+        if ev.get("source") == "ocr" and enrichment.ocr:
+            ev["timestamps"] = sorted({round(h.timestamp, 2) for h in enrichment.ocr})
+        elif ev.get("source") == "transcript" and enrichment.transcript is not None:
+            ev["segments"] = [(round(sg.start, 2), round(sg.end, 2), sg.text) for sg in enrichment.transcript.segments[:3]]
 
 
 class Pipeline:
@@ -81,6 +96,7 @@ class Pipeline:
         self.audio = get_extractor(cfg.audio_extractor)
         self.text = get_extractor(cfg.text_extractor)
         self.tagger = Tagger(load_taxonomy(cfg.taxonomy), cfg.tagger, cfg.text_extractor)
+        self.enricher = Enricher(cfg.enrich)
         self._cb2cf: Any = None
 
     @property
@@ -130,6 +146,7 @@ class Pipeline:
         for ext in self.extractors.values():
             ext.extract(dummy)
         self.tagger.prepare()
+        self.enricher.warmup()
         _ = self.cb2cf
         return time.perf_counter() - t0
 
@@ -193,27 +210,27 @@ class Pipeline:
         validate_video_id(video_id)
         timings = {} if timings is None else timings
         info = media.info
-        text = caption_text(caption)
-        item = ItemContent(media.frames, media.timestamps, media.audio, media.sample_rate, text)
+        caption = caption_text(caption)
+        item = ItemContent(media.frames, media.timestamps, media.audio, media.sample_rate, caption)
         features: dict[str, Features] = {}
         errors = dict(media.errors)
-        for modality, ext in self.extractors.items():
-            t = time.perf_counter()
-            try:
-                features[modality] = ext.extract(item)
-            except ExtractorError as exc:
-                logger.warning("%s: %s extractor failed: %s", info.path, modality, exc.reason)
-                errors[modality] = exc.reason
-                features[modality] = ext.missing()
-            timings[modality] = time.perf_counter() - t
+        for modality in ("frames", "audio"):
+            features[modality] = self._extract(modality, item, timings, errors)
+        audio = features["audio"]
+        speech_ratio = audio.extras.get("speech_ratio") if audio.present else None
+        enrichment = self.enricher.run(media, speech_ratio, timings, errors)
+        texts = {"caption": caption, "transcript": enrichment.transcript_text, "ocr": enrichment.ocr_text}
+        item.text = ". ".join(t for t in texts.values() if t)  # the text view reads all three
+        features["text"] = self._extract("text", item, timings, errors)
         t = time.perf_counter()
-        tags = self.tagger.tag(features, {"caption": text})
+        tags = self.tagger.tag(features, texts)
+        add_text_timestamps(tags, enrichment)
         timings["tagging"] = time.perf_counter() - t
         result = VideoResult(
             video_id=video_id,
             source_uri=str(Path(info.path).resolve()),
             info=info,
-            caption=text,
+            caption=caption,
             metadata=metadata or {},
             features=features,
             fused=self.fuse(features),
@@ -222,12 +239,25 @@ class Pipeline:
             errors=errors,
             extractors={m: e.extractor_id for m, e in self.extractors.items()},
             taxonomy_id=self.tagger.taxonomy.taxonomy_id,
+            enrichment=enrichment,
         )
         if self.cb2cf is not None:
             t = time.perf_counter()
             result.cf_vector, result.cf_model_version = self.predict_cf(features)
             timings["cb2cf"] = time.perf_counter() - t
         return result
+
+    def _extract(self, modality: str, item: ItemContent, timings: dict[str, float], errors: dict[str, str]) -> Features:
+        ext = self.extractors[modality]
+        t = time.perf_counter()
+        try:
+            return ext.extract(item)
+        except ExtractorError as exc:
+            logger.warning("%s extractor failed: %s", modality, exc)
+            errors[modality] = exc.reason
+            return ext.missing()
+        finally:
+            timings[modality] = time.perf_counter() - t
 
     def fuse(self, features: dict[str, Features]) -> np.ndarray:
         """Concatenate the weighted per-modality vectors (zeros for a missing one) and normalise."""

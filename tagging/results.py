@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from tagging.enrich import Enrichment
 from tagging.extractors import Features
 from tagging.media import MediaInfo
 from tagging.tagger import Tag
@@ -32,6 +33,7 @@ class VideoResult:
     taxonomy_id: str = ""
     cf_vector: np.ndarray | None = None
     cf_model_version: str | None = None
+    enrichment: Enrichment | None = None
 
     def summary(self) -> dict[str, Any]:
         """Compact JSON-friendly summary (what ``tagging ingest --json`` prints)."""
@@ -43,8 +45,25 @@ class VideoResult:
             "dims": {m: (int(f.vector.shape[0]) if f.present else None) for m, f in self.features.items()},
             "present": {m: f.present for m, f in self.features.items()},
             "cf_model_version": self.cf_model_version,
+            "transcript": self.enrichment.transcript_text if self.enrichment else "",
+            "language": self.enrichment.transcript.language if self.enrichment and self.enrichment.transcript else None,
+            "ocr_text": self.enrichment.ocr_text if self.enrichment else "",
+            "review": self.enrichment.review.to_dict() if self.enrichment and self.enrichment.review else None,
             "errors": self.errors,
             "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
+        }
+
+    def _enrichment_columns(self) -> dict[str, Any]:
+        e = self.enrichment
+        if e is None:
+            return {}
+        return {
+            "transcript": e.transcript.text if e.transcript is not None else None,
+            "transcript_json": json.dumps(e.transcript.to_dict(), default=_jsonable) if e.transcript is not None else None,
+            "ocr_text": e.ocr_text if e.ocr is not None else None,
+            "ocr_json": json.dumps([h.to_dict() for h in e.ocr], default=_jsonable) if e.ocr is not None else None,
+            "review_json": json.dumps(e.review.to_dict(), default=_jsonable) if e.review is not None else None,
+            "review_passed": e.review.passed if e.review is not None else None,
         }
 
     def to_row(self) -> dict[str, Any]:
@@ -79,6 +98,7 @@ class VideoResult:
             "tags": [t.id for t in self.tags],
             "tag_scores": [float(t.score) for t in self.tags],
             "tags_json": json.dumps([t.to_dict() for t in self.tags], default=_jsonable),
+            **self._enrichment_columns(),
             "cf_vector": self.cf_vector.tolist() if self.cf_vector is not None else None,
             "cf_model_version": self.cf_model_version,
             "extractors_json": json.dumps(self.extractors),

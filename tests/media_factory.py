@@ -331,3 +331,32 @@ def empty(path: str | os.PathLike) -> Path:
     path = Path(path)
     path.write_bytes(b"")
     return path
+
+
+def make_clip(
+    path: str | os.PathLike,
+    frames: Sequence[np.ndarray],
+    fps: int = 10,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+) -> Path:
+    """Write an H.264 (+ AAC) mp4 from given RGB frames (even sizes) and mono float audio."""
+    path = Path(path)
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height = w, h
+        video.pix_fmt = "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "18"}
+        stream = _add_audio_stream(container, "aac", sample_rate, 1) if audio is not None else None
+        for i, pic in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pic), format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        if stream is not None:
+            _encode_audio(container, stream, np.asarray(audio, np.float32), sample_rate, 1)
+    return path

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -117,9 +116,8 @@ def test_package_model_is_assembled_once_and_repaired(tmp_path: Path) -> None:
     assert {"config.json", "tokenizer.json", "vocabulary.txt"} <= {p.name for p in target.iterdir()}
     assert not list(target.glob("*.tmp")), "temp files left behind"
     mtime = model.stat().st_mtime_ns
-    start = time.perf_counter()
     assert ensure_package_model(tmp_path / "cache") == target
-    assert time.perf_counter() - start < 0.5 and model.stat().st_mtime_ns == mtime  # reused, not rebuilt
+    assert model.stat().st_mtime_ns == mtime  # reused, not rebuilt
     with model.open("r+b") as fh:  # a truncated file (crash of a non-atomic writer) is rebuilt
         fh.truncate(1000)
     ensure_package_model(tmp_path / "cache")

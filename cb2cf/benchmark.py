@@ -183,6 +183,7 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
                     "features": round(t_feat, 1)} | {k: round(v, 1) for k, v in timings.items()},
         "train_config": asdict(tcfg),
         "_model": model,
+        "_space": space,
     }
 
 

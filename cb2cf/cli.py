@@ -33,7 +33,8 @@ def _benchmark(a: argparse.Namespace) -> int:
         print(f"wrote {a.out}")
     if a.save_model:
         res["_model"].save(a.save_model)
-        print(f"saved model {res['_model'].version} to {a.save_model}")
+        res["_space"].save(Path(a.save_model) / "space")  # the warm CF space it predicts into
+        print(f"saved model {res['_model'].version} (+ space {res['_space'].ref}) to {a.save_model}")
     return 0
 
 

@@ -60,12 +60,15 @@ class CB2CF(nn.Module):
         dropout: Dropout inside towers and fusion.
         input_dropout: Dropout on the raw view features.
         view_dropout: Probability of dropping a present view per item while training.
+        skip: Add a linear path from the concatenated (masked) views to the output, so
+            the model contains a ridge-style linear map (training can start from one).
     """
 
-    config_keys = ["views", "cf_dim", "tower_dim", "hidden_dim", "dropout", "input_dropout", "view_dropout"]
+    config_keys = ["views", "cf_dim", "tower_dim", "hidden_dim", "dropout", "input_dropout", "view_dropout", "skip"]
 
     def __init__(self, views: Mapping[str, int], cf_dim: int, tower_dim: int = 256, hidden_dim: int = 512,
-                 dropout: float = 0.1, input_dropout: float = 0.1, view_dropout: float = 0.25) -> None:
+                 dropout: float = 0.1, input_dropout: float = 0.1, view_dropout: float = 0.25,
+                 skip: bool = True) -> None:
         super().__init__()
         if not views:
             raise FeatureMismatchError("a CB2CF model needs at least one view")
@@ -80,6 +83,8 @@ class CB2CF(nn.Module):
         n = len(self.views)
         self.fusion = nn.Sequential(nn.LayerNorm(n * tower_dim), nn.Linear(n * tower_dim, hidden_dim), nn.GELU(),
                                     nn.Dropout(dropout), nn.Linear(hidden_dim, cf_dim))
+        self.skip = bool(skip)
+        self.linear = nn.Linear(sum(self.views.values()), cf_dim) if self.skip else None
         self.manifest: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ forward
@@ -97,7 +102,11 @@ class CB2CF(nn.Module):
         for name, tower in self.towers.items():
             h = tower(x[name])
             outs.append(torch.where(masks[name][:, None], h, self.missing[name].expand_as(h)))
-        return self.fusion(torch.cat(outs, 1))
+        out = self.fusion(torch.cat(outs, 1))
+        if self.linear is not None:
+            flat = torch.cat([x[k] * masks[k][:, None].to(x[k].dtype) for k in self.views], 1)
+            out = out + self.linear(flat)
+        return out
 
     # ------------------------------------------------------------------ inference
     @property

@@ -27,7 +27,12 @@ def load_vad() -> Any:
         MissingDependency: silero-vad is not installed.
     """
     silero = require("silero_vad", "silero-vad")
-    return cached_model(("silero-vad",), lambda: silero.load_silero_vad())
+    try:
+        import onnxruntime  # noqa: F401  - the ONNX build runs about twice as fast as the TorchScript one on CPU
+        onnx = True
+    except ImportError:
+        onnx = False
+    return cached_model(("silero-vad", onnx), lambda: silero.load_silero_vad(onnx=onnx))
 
 
 def speech_segments(audio: np.ndarray, sample_rate: int, threshold: float = 0.5) -> list[tuple[float, float]]:

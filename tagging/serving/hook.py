@@ -1,0 +1,326 @@
+"""The upload hook: what an upload service calls for every new video.
+
+    >>> from tagging.serving import UploadHook, HookConfig
+    >>> hook = UploadHook(HookConfig(db="tagging.lancedb", space="cf_space/"))
+    >>> row = hook("/uploads/abc.mp4", video_id="abc", caption="Surfing at dawn #surf")
+    >>> row["tags"], row["cf_vector"], row["audience"][:3]
+
+Decoding runs in an isolated child process (:class:`~tagging.serving.isolation.DecodePool`:
+timeout, memory limit, crash -> typed error); the models run in this process; the row
+is written through a micro-batching :class:`~tagging.serving.writer.BatchWriter`
+(many concurrent uploads share one commit) and the call returns once it is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+
+from tagging.catalog import Catalog, validate_video_id
+from tagging.errors import MediaError, MediaNotFound, TaggingError
+from tagging.inputs import Caption, default_video_id
+from tagging.serving.audience import Audience, AudienceConfig
+from tagging.serving.isolation import DecodeFn, DecodePool, DecodeSettings, default_decode
+from tagging.serving.warmup import InteractionStore, WarmupConfig
+from tagging.serving.writer import BatchWriter, Maintainer, WriterConfig
+
+logger = logging.getLogger("tagging.serving")
+
+FEATURE_VECTORS = ("frames_vector", "audio_vector", "text_vector", "fused_vector")
+
+
+@dataclass
+class HookConfig:
+    """Everything the hook (and the HTTP service) is configured with.
+
+    Attributes:
+        db: LanceDB directory of the catalog.
+        table: Catalog table name.
+        pipeline: Pipeline settings (a ``PipelineConfig``; default when None).
+        decode_workers: Isolated decode processes.
+        decode_timeout_s: Wall-clock limit of one decode.
+        decode_memory_mb: Address-space limit of a decode process.
+        writer: Micro-batching settings.
+        maintenance_interval_s: Seconds between ``optimize`` runs; None disables them.
+        keep_versions: Table versions younger than this survive maintenance.
+        space: Directory of a saved CF space; enables audiences and warm-up.
+        audience: Seed-audience settings.
+        warmup: Warm-up (fold-in) settings.
+    """
+
+    db: str = "tagging.lancedb"
+    table: str = "videos"
+    pipeline: Any = None
+    decode_workers: int = 1
+    decode_timeout_s: float = 60.0
+    decode_memory_mb: int = 4096
+    writer: WriterConfig = field(default_factory=WriterConfig)
+    maintenance_interval_s: float | None = 600.0
+    keep_versions: timedelta = timedelta(minutes=10)
+    space: str | None = None
+    audience: AudienceConfig = field(default_factory=AudienceConfig)
+    warmup: WarmupConfig = field(default_factory=WarmupConfig)
+
+
+def resolve_source(source: str | Path) -> Path:
+    """A local path from a path or ``file://`` URI.
+
+    Raises:
+        MediaError: Unsupported URI scheme.
+        MediaNotFound: The file does not exist.
+    """
+    s = str(source)
+    if "://" in s:
+        u = urlparse(s)
+        if u.scheme != "file":
+            raise MediaError(s, f"unsupported URI scheme {u.scheme!r} (use a local path or file://)")
+        s = unquote(u.path)
+    p = Path(s)
+    if not p.is_file():
+        raise MediaNotFound(str(source), "file does not exist or is not a regular file")
+    return p
+
+
+def jsonable_row(row: dict[str, Any], vectors: bool = True) -> dict[str, Any]:
+    """A catalog row as plain JSON types; feature vectors dropped unless ``vectors``."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if k.startswith("_") or (not vectors and k in FEATURE_VECTORS):
+            continue
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, datetime):
+            v = v.isoformat()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
+
+
+class UploadHook:
+    """Ingest one upload at a time from any number of threads; return its row.
+
+    Args:
+        config: Hook settings.
+        pipeline: An already loaded :class:`~tagging.pipeline.Pipeline` to share (else one is built lazily).
+        decode_fn: Decode function run in the child processes (tests inject faults here).
+    """
+
+    def __init__(self, config: HookConfig | None = None, pipeline: Any = None, decode_fn: DecodeFn = default_decode) -> None:
+        self.config = cfg = config or HookConfig()
+        self._pipeline = pipeline
+        self._decode_fn = decode_fn
+        self._pool: DecodePool | None = None
+        self._writer: BatchWriter | None = None
+        self._maintainer: Maintainer | None = None
+        self._catalog: Catalog | None = None
+        self._audience: Audience | None = None
+        self._space: Any = None
+        self._interactions: InteractionStore | None = None
+        self._models = threading.Lock()
+        self._init = threading.Lock()
+        self.ready = False
+        if cfg.space:
+            from cb2cf.space import CFSpace
+
+            self._space = CFSpace.load(cfg.space)
+
+    # ---------------------------------------------------------------- parts, built on first use
+    @property
+    def pipeline(self) -> Any:
+        """The pipeline (models load on first use)."""
+        with self._init:
+            if self._pipeline is None:
+                from tagging.pipeline import Pipeline, PipelineConfig
+
+                self._pipeline = Pipeline(self.config.pipeline or PipelineConfig())
+        return self._pipeline
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, created with the pipeline's dims."""
+        if self._catalog is None:
+            dims = self.pipeline.dims()
+            with self._init:
+                if self._catalog is None:
+                    self._catalog = Catalog(self.config.db, self.config.table, dims=dims)
+                    self._catalog.table  # noqa: B018 - create now, not in the writer thread
+        return self._catalog
+
+    @property
+    def writer(self) -> BatchWriter:
+        """The micro-batching writer (and the maintenance schedule)."""
+        catalog = self.catalog
+        with self._init:
+            if self._writer is None:
+                self._writer = BatchWriter(catalog, self.config.writer)
+                if self.config.maintenance_interval_s:
+                    self._maintainer = Maintainer(catalog, self.config.maintenance_interval_s, self.config.keep_versions)
+        return self._writer
+
+    @property
+    def pool(self) -> DecodePool:
+        """The isolated decode processes."""
+        with self._init:
+            if self._pool is None:
+                cfg = self._pipeline.config if self._pipeline is not None else (self.config.pipeline or _default_cfg())
+                settings = DecodeSettings.from_pipeline_config(cfg)
+                self._pool = DecodePool(settings, self.config.decode_workers, self.config.decode_timeout_s,
+                                        self.config.decode_memory_mb, self._decode_fn)
+        return self._pool
+
+    @property
+    def space(self) -> Any:
+        """The CF space, or None."""
+        return self._space
+
+    @property
+    def interactions(self) -> InteractionStore:
+        """The interactions table."""
+        with self._init:
+            if self._interactions is None:
+                self._interactions = InteractionStore(self.config.db, self.config.warmup)
+        return self._interactions
+
+    def audience_model(self) -> Audience | None:
+        """The seed-audience model (k-means fitted once), or None without a space."""
+        if self._space is None:
+            return None
+        with self._init:
+            if self._audience is None:
+                self._audience = Audience(self._space, self.config.audience)
+        return self._audience
+
+    def start(self) -> float:
+        """Load models, start the decode processes and the writer; return the seconds it took."""
+        t0 = time.perf_counter()
+        self.pipeline.warmup()
+        _ = self.pool, self.writer, self.audience_model()
+        self.ready = True
+        return time.perf_counter() - t0
+
+    # ---------------------------------------------------------------- the hook
+    def __call__(self, source: str | Path, video_id: str | None = None, caption: Caption = None,
+                 metadata: dict[str, Any] | None = None, with_audience: bool = True) -> dict[str, Any]:
+        """Ingest one video and return its row.
+
+        Args:
+            source: Local path or ``file://`` URI.
+            video_id: Catalog key; derived from name and content when None.
+            caption: Caption string or ``{"title", "description", "hashtags"}``.
+            metadata: Free-form metadata stored with the row.
+            with_audience: Add ``"audience"`` (needs a CF space and a CB2CF model).
+
+        Returns:
+            The committed row as JSON types (tags, review flags, cf_vector, ...) plus
+            ``"audience"`` when available and ``"timings_ms"``.
+
+        Raises:
+            InvalidVideoId: Malformed id.
+            MediaError: Missing, corrupt or over-limit file; DecodeTimeout / DecoderCrash
+                when the decoder hangs or dies.
+            CatalogError: The write failed.
+        """
+        t0 = time.perf_counter()
+        if video_id is not None:
+            validate_video_id(video_id)
+        path = resolve_source(source)
+        vid = video_id or default_video_id(path)
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        media = self.pool.decode(path)
+        timings["decode"] = time.perf_counter() - t
+        with self._models:
+            result = self.pipeline.analyze_media(media, vid, caption, metadata, timings)
+        row = result.to_row()
+        t = time.perf_counter()
+        self.writer.write(row)
+        timings["write"] = time.perf_counter() - t
+        out = jsonable_row(row)
+        if with_audience and row.get("cf_vector") is not None and self._space is not None:
+            out["audience"] = self.audience_model().seed(np.asarray(row["cf_vector"], np.float32))
+        timings["total"] = time.perf_counter() - t0
+        out["timings_ms"] = {k: round(v * 1000, 1) for k, v in timings.items()}
+        return out
+
+    # ---------------------------------------------------------------- reads and the cold-start loop
+    def get(self, video_id: str) -> dict[str, Any] | None:
+        """The stored row of ``video_id`` (latest version), or None.
+
+        Raises:
+            InvalidVideoId: Malformed id.
+        """
+        validate_video_id(video_id)
+        cat = self.catalog
+        cat.table.checkout_latest()
+        return cat.get(video_id)
+
+    def item_vector(self, video_id: str) -> dict[str, Any]:
+        """The item's current CF vector: CB2CF prior warmed up by its interactions.
+
+        Raises:
+            InvalidVideoId: Malformed id.
+            TaggingError: Unknown video, no CF vector, or no CF space configured.
+        """
+        row = self.get(video_id)
+        if row is None:
+            raise MediaNotFound(video_id, "video is not in the catalog")
+        if row.get("cf_vector") is None:
+            raise TaggingError(video_id, "video has no CF vector (no CB2CF model configured at ingest)")
+        if self._space is None:
+            raise TaggingError(video_id, "no CF space configured")
+        return self.interactions.warm_vector(video_id, np.asarray(row["cf_vector"], np.float32), self._space)
+
+    def audience(self, video_id: str, k: int | None = None, exploration: float | None = None) -> dict[str, Any]:
+        """Seed audience of a stored video from its current (warmed-up) vector.
+
+        Raises:
+            TaggingError: As :meth:`item_vector`.
+            ValueError: ``exploration`` outside [0, 1].
+        """
+        state = self.item_vector(video_id)
+        users = self.audience_model().seed(np.asarray(state["vector"], np.float32), k, exploration)
+        return {"video_id": video_id, "blend": state["blend"], "users": users}
+
+    def record_interactions(self, video_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Store events and return the item's updated vector state.
+
+        Raises:
+            InvalidInteraction: A malformed event.
+            TaggingError: As :meth:`item_vector`.
+        """
+        if self.get(video_id) is None:
+            raise MediaNotFound(video_id, "video is not in the catalog")
+        n = self.interactions.record(video_id, events)
+        state = self.item_vector(video_id) if self._space is not None else {"video_id": video_id}
+        state["recorded"] = n
+        return state
+
+    def close(self) -> None:
+        """Flush pending writes, stop maintenance and the decode processes."""
+        if self._maintainer is not None:
+            self._maintainer.stop()
+        if self._writer is not None:
+            self._writer.close()
+        if self._pool is not None:
+            self._pool.close()
+
+    def __enter__(self) -> UploadHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _default_cfg() -> Any:
+    from tagging.pipeline import PipelineConfig
+
+    return PipelineConfig()

@@ -264,6 +264,46 @@ class Catalog:
             return set()
         return set(self.table.to_arrow().column("video_id").to_pylist()) if self.count() else set()
 
+    def export_features(self, path: str | Path, views: tuple[str, ...] = ("frames", "audio", "text")) -> int:
+        """Write every row's per-modality vectors as a CB2CF feature table (``.npz``).
+
+        The table holds ``ids``, one array per view (zeros where missing), ``mask__<view>``
+        presence flags and ``extractor__<view>`` ids, the input of ``cb2cf train --features``.
+
+        Returns:
+            The number of rows written.
+
+        Raises:
+            CatalogError: The catalog is empty or mixes extractor versions for a view.
+        """
+        import json
+
+        from cb2cf.features import save_features_npz
+
+        if self._table is None and not self._exists():
+            raise CatalogError(self.uri, "catalog is empty")
+        cols = ["video_id", "extractors_json"] + [f"{v}_vector" for v in views] + [f"{v}_present" for v in views]
+        data = self.table.to_arrow().select(cols).to_pylist()
+        if not data:
+            raise CatalogError(self.uri, "catalog is empty")
+        dims = {"frames": self.dims.frames, "audio": self.dims.audio, "text": self.dims.text}
+        feats = {v: np.zeros((len(data), dims[v]), np.float32) for v in views}
+        masks = {v: np.zeros(len(data), bool) for v in views}
+        extractor_ids: dict[str, set[str]] = {v: set() for v in views}
+        for i, row in enumerate(data):
+            ext = json.loads(row["extractors_json"] or "{}")
+            for v in views:
+                extractor_ids[v].add(ext.get(v, "unknown"))
+                if row[f"{v}_present"] and row[f"{v}_vector"] is not None:
+                    feats[v][i] = row[f"{v}_vector"]
+                    masks[v][i] = True
+        mixed = {v: sorted(ids) for v, ids in extractor_ids.items() if len(ids) > 1}
+        if mixed:
+            raise CatalogError(self.uri, f"rows were made by different extractor versions {mixed}; re-ingest first")
+        ids = np.array([row["video_id"] for row in data])
+        save_features_npz(str(path), ids, feats, masks, {v: next(iter(extractor_ids[v])) for v in views})
+        return len(data)
+
     def search(self, vector: np.ndarray, column: str = "fused_vector", k: int = 10, where: str | None = None) -> list[dict[str, Any]]:
         """Nearest rows to ``vector`` in ``column`` (cosine distance).
 

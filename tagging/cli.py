@@ -84,6 +84,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_features(args: argparse.Namespace) -> int:
+    """Write the catalog's per-modality vectors as a CB2CF feature table (.npz)."""
+    from tagging.catalog import Catalog
+
+    n = Catalog(args.db).export_features(args.out)
+    print(f"{n} videos -> {args.out} (train with: cb2cf train --features {args.out} --space SPACE --interactions LOG --out models/NAME)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so other commands can add subcommands)."""
     parser = argparse.ArgumentParser(prog="tagging", description="Tag new videos and store them in a LanceDB catalog.")
@@ -109,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video_id")
     p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"))
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("export-features", help="write catalog vectors as a CB2CF feature table (.npz)")
+    p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"))
+    p.add_argument("--out", required=True, help="output .npz")
+    p.set_defaults(func=cmd_export_features)
     return parser
 
 

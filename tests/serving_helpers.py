@@ -106,3 +106,20 @@ def planted_space(n_clusters: int = 4, per_cluster: int = 50, dim: int = 8, seed
             vecs.append(v)
     items = np.eye(dim)[:n_clusters]
     return CFSpace("planted", "v1", np.array(ids), np.array(vecs), np.array([f"i{c}" for c in range(n_clusters)]), items)
+
+
+def hook_worker(db: str, jobs: list[tuple[str, str]], barrier: Any, out: Any) -> None:
+    """One upload-service process: a hook with the fake pipeline, ingesting ``(path, video_id)`` jobs at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tagging.serving.hook import HookConfig, UploadHook
+    from tagging.serving.writer import WriterConfig
+
+    cfg = HookConfig(db=db, maintenance_interval_s=None, writer=WriterConfig(max_rows=8, max_delay_ms=50))
+    with UploadHook(cfg, pipeline=FakePipeline(), decode_fn=fake_decode) as hook:
+        hook.catalog  # noqa: B018
+        hook.pool.decode(jobs[0][0])  # start the decode child before the barrier
+        barrier.wait()
+        with ThreadPoolExecutor(4) as ex:
+            rows = list(ex.map(lambda j: hook(j[0], j[1], caption=f"pid{os.getpid()}")["video_id"], jobs))
+    out.put(rows)

@@ -11,7 +11,9 @@ against the CB2CF prediction as a prior::
 completion 2, like 3, share 4). With no events ``v_post = v_prior``; as evidence
 grows the data term dominates and ``v_post`` approaches the least-squares fit to
 the interacting users (the ALS item update for implicit feedback with all
-confidences on the observed users). The reported *blend* is ``W / (W + lam)`` with
+confidences on the observed users). Directions that no interacting user spans
+keep the prior's value, so a handful of similar users moves the vector only within
+their span. The reported *blend* is ``W / (W + lam)`` with
 ``W = sum_u w_u ||u||^2``: 0 = pure prediction, -> 1 = learned from interactions.
 """
 

@@ -1,0 +1,126 @@
+"""``tagging serve`` and ``tagging backfill``: subcommands added to the main parser.
+
+Wire them in ``tagging/cli.py``'s ``build_parser`` with one line::
+
+    from tagging.serving.cli import add_commands; add_commands(sub)
+
+Examples:
+    tagging serve --db tagging.lancedb --root /srv/uploads --port 8000
+    tagging backfill ../shared/data/video --db tagging.lancedb --workers 2 --progress
+    tagging backfill manifest.jsonl --engine ray --workers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+
+def _pipeline_config(args: argparse.Namespace) -> Any:
+    from tagging.pipeline import PipelineConfig
+
+    cfg = PipelineConfig(cb2cf_model=args.cb2cf_model)
+    if args.num_frames:
+        cfg.num_frames = args.num_frames
+    return cfg
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"), help="LanceDB directory of the catalog")
+    p.add_argument("--table", default="videos", help="catalog table")
+    p.add_argument("--cb2cf-model", default=os.environ.get("TAGGING_CB2CF_MODEL"), help="CB2CF model dir: fill the CF vector")
+    p.add_argument("--num-frames", type=int, default=None, help="frames sampled per video")
+    p.add_argument("--decode-timeout", type=float, default=120.0, help="seconds one decode may take")
+    p.add_argument("--decode-memory-mb", type=int, default=4096, help="address-space limit of a decode process")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the HTTP service under uvicorn."""
+    from tagging.serving.audience import AudienceConfig
+    from tagging.serving.hook import HookConfig
+    from tagging.serving.server import ServerConfig, serve
+
+    hook = HookConfig(db=args.db, table=args.table, pipeline=_pipeline_config(args), decode_workers=args.workers,
+                      decode_timeout_s=args.decode_timeout, decode_memory_mb=args.decode_memory_mb, space=args.space,
+                      audience=AudienceConfig(k=args.audience_k, exploration=args.exploration),
+                      maintenance_interval_s=args.maintenance_interval or None)
+    config = ServerConfig(hook=hook, roots=args.root or [], max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    serve(config, args.host, args.port, "info" if args.verbose else "warning")
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Backfill a directory, manifest or LanceDB table; print the summary. Exit 1 when anything failed."""
+    import logging
+
+    from tagging.serving.backfill import BackfillConfig, run_backfill
+
+    if args.verbose:
+        logging.getLogger("tagging").setLevel(logging.INFO)
+    cfg = BackfillConfig(db=args.db, table=args.table, pipeline=_pipeline_config(args), engine=args.engine,
+                         workers=args.workers, decode_timeout_s=args.decode_timeout,
+                         decode_memory_mb=args.decode_memory_mb, batch_rows=args.batch_rows,
+                         retry_failures=args.retry_failures, source_table=args.source_table,
+                         show_progress=not args.no_progress, ray_address=args.ray_address)
+    report = run_backfill(args.catalog, cfg)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    print(report.summary(), file=sys.stderr if args.json else sys.stdout)
+    return 1 if report.failed else 0
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add ``serve`` and ``backfill`` to the ``tagging`` subparsers."""
+    p = subparsers.add_parser("serve", help="run the HTTP service (upload hook, rows, audience, warm-up)")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default localhost only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--root", action="append", help="directory POST /videos/by-path may read (repeatable)")
+    p.add_argument("--max-upload-mb", type=float, default=256.0, help="largest accepted upload")
+    p.add_argument("--workers", type=int, default=1, help="isolated decode processes")
+    p.add_argument("--space", default=os.environ.get("TAGGING_CF_SPACE"), help="CF space dir: audiences and warm-up")
+    p.add_argument("--audience-k", type=int, default=300, help="default seed audience size")
+    p.add_argument("--exploration", type=float, default=0.1, help="default exploration share of the audience")
+    p.add_argument("--maintenance-interval", type=float, default=600.0, help="seconds between optimize runs (0: off)")
+    p.set_defaults(func=cmd_serve)
+
+    p = subparsers.add_parser("backfill", help="ingest a whole catalog: resumable, idempotent, parallel")
+    p.add_argument("catalog", help="directory of videos, CSV/JSONL manifest (uri, video_id, caption, ...) or LanceDB dir")
+    _common(p)
+    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                   help="decode processes (local) or actors (ray)")
+    p.add_argument("--batch-rows", type=int, default=32, help="rows per catalog commit")
+    p.add_argument("--retry-failures", action="store_true", help="process uris in the failures table again")
+    p.add_argument("--source-table", default="videos", help="table to read when CATALOG is a LanceDB directory")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_backfill)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``serve``/``backfill`` on their own (``python -m tagging.serving.cli``) until wired into ``tagging``."""
+    import logging
+
+    from tagging.errors import TaggingError
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    parser = argparse.ArgumentParser(prog="tagging")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except TaggingError as exc:
+        print(f"error: {exc.source}: {exc.error_class}: {exc.reason}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

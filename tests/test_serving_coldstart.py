@@ -93,7 +93,9 @@ def test_interactions_warm_up_the_item(tmp_path, space) -> None:  # noqa: ANN001
     warm = store.warm_vector("new-video", prior, space)
     assert warm["users"] == 20 and warm["unknown_users"] == 1 and warm["blend"] > 0.9
     v = np.array(warm["vector"])
-    assert np.argmax(v) == 3  # moved to the interacting users' cluster
+    fans = space.user_vectors[[space.user_index(f"c3_u{i}") for i in range(20)]]
+    assert v[3] > 0.9 and (fans @ v).mean() > 0.9  # now scores high with the users who engaged (was ~0)
+    assert (fans @ prior).mean() < 0.1
     with pytest.raises(InvalidInteraction):
         store.record("new-video", [{"user_id": "u", "event": "dislike"}])
     with pytest.raises(InvalidInteraction):

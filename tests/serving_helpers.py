@@ -73,7 +73,8 @@ class FakePipeline:
         return _FakeResult(video_id, caption, media.info.path)
 
 
-def make_cb2cf(path: Path, dims: CatalogDims, seed: int, cf_dim: int = 8, space: Any = None) -> Path:
+def make_cb2cf(path: Path, dims: CatalogDims, seed: int, cf_dim: int = 8, space: Any = None,
+               extractors: dict[str, str] | None = None) -> Path:
     """Save an untrained (random) CB2CF model for the pipeline's views; its version differs per seed."""
     import torch
 
@@ -81,7 +82,9 @@ def make_cb2cf(path: Path, dims: CatalogDims, seed: int, cf_dim: int = 8, space:
 
     torch.manual_seed(seed)
     model = CB2CF({"frames": dims.frames, "audio": dims.audio, "text": dims.text}, cf_dim, tower_dim=16, hidden_dim=16)
-    model.manifest = {"name": f"test{seed}"}
+    ext = extractors or {}
+    model.manifest = {"name": f"test{seed}", "views": [
+        {"name": n, "dim": d, "extractor_id": ext.get(n, "unknown")} for n, d in model.views.items()]}
     if space is not None:
         model.manifest["cf_space"] = {"id": space.space_id, "version": space.version}
     return model.save(path)

@@ -430,6 +430,12 @@ class Transcriber:
                 beam_size=cfg.beam_size,
                 vad_filter=cfg.vad_filter,
                 condition_on_previous_text=False,
+                # No temperature fallback: on a 2-core CPU each fallback re-decodes the window,
+                # which turned a 6 s clip into a minute. Greedy at 0 plus a token budget
+                # proportional to the audio (about 4 tokens/s of speech) bounds repetition loops.
+                temperature=0.0,
+                without_timestamps=cfg.trim_padding,
+                max_new_tokens=int(min(440, 16 + 8 * min(duration, 30.0))),
             )
             segments = [
                 Segment(round(float(s.start), 3), round(float(s.end), 3), s.text.strip())

@@ -113,6 +113,7 @@ def main() -> int:
     catalog = Catalog(tmp / "db", dims=pipeline.dims())
 
     stage: dict[str, list[float]] = {}
+    asr: list[tuple[str, float, float]] = []  # (file, ASR seconds, speech seconds)
     totals: list[float] = []
     per_file: dict[str, float] = {}
     for _ in range(args.repeat):
@@ -122,6 +123,9 @@ def main() -> int:
                 for k, v in r.timings.items():
                     stage.setdefault(k, []).append(v)
                 totals.append(sum(r.timings.values()))
+                tr = r.enrichment.transcript if r.enrichment else None
+                if tr is not None and tr.text:
+                    asr.append((f.name, r.timings.get("speech", 0.0), tr.speech_s))
                 per_file[f.name] = sum(r.timings.values())
             for fail in report.failures:
                 print(f"failed: {fail.source}: {fail.error_class}: {fail.reason}")
@@ -144,6 +148,11 @@ def main() -> int:
             print(f"| {f.name} | {per_file.get(f.name, float('nan')):.3f} | {fl:.3f} | {nv:.2f} | {n} | {ratio} |")
         else:
             print(f"| {f.name} | {per_file.get(f.name, float('nan')):.3f} | {fl:.3f} | - | - | - |")
+    if asr:
+        print("\n| file with speech | ASR s | speech s | ASR / speech |")
+        print("|---|---:|---:|---:|")
+        for name, secs, speech in asr:
+            print(f"| {name} | {secs:.2f} | {speech:.2f} | {secs / max(speech, 1e-6):.2f}x |")
     print(f"\npeak RSS: {peak_rss_mb():.0f} MiB (before models {rss0:.0f} MiB, after model load {rss_models:.0f} MiB)")
     return 0
 

@@ -26,7 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tagging.errors import (CatalogError, InvalidVideoId, LimitExceeded, MediaError, MediaNotFound, TaggingError)
+from fastapi import Body, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from tagging.errors import CatalogError, InvalidVideoId, LimitExceeded, MediaError, MediaNotFound, TaggingError
 from tagging.serving.hook import HookConfig, UploadHook, jsonable_row
 from tagging.serving.warmup import InvalidInteraction
 
@@ -56,6 +60,27 @@ class PathNotAllowed(TaggingError):
 
 class NotReady(TaggingError):
     """The service is still loading its models (or failed to)."""
+
+
+class ByPath(BaseModel):
+    """A file the server may read."""
+
+    path: str = Field(..., description="File path under a configured root")
+    video_id: str | None = None
+    caption: str | dict[str, Any] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+class Event(BaseModel):
+    """One interaction; ``weight`` defaults to the event kind's weight."""
+
+    user_id: str = Field(..., min_length=1, max_length=256)
+    event: str = Field(..., description="view, completion, like or share")
+    weight: float | None = Field(None, gt=0)
+
+class Events(BaseModel):
+    """A batch of interactions for one video."""
+
+    events: list[Event] = Field(..., min_length=1, max_length=10000)
 
 
 _STATUS = [(InvalidVideoId, 400), (InvalidInteraction, 400), (PathNotAllowed, 403), (MediaNotFound, 404),
@@ -100,10 +125,7 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
     """
     from contextlib import asynccontextmanager
 
-    from fastapi import Body, FastAPI, File, Form, Query, Request, UploadFile
-    from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-    from pydantic import BaseModel, Field
 
     cfg = config or ServerConfig()
     hook = hook or UploadHook(cfg.hook)
@@ -172,20 +194,6 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
     def require_ready() -> None:
         if not hook.ready:
             raise NotReady("service", state["error"] or "models are still loading; retry when /readyz is 200")
-
-    class ByPath(BaseModel):
-        path: str = Field(..., description="File path under a configured root")
-        video_id: str | None = None
-        caption: str | dict[str, Any] | None = None
-        metadata: dict[str, Any] = Field(default_factory=dict)
-
-    class Event(BaseModel):
-        user_id: str = Field(..., min_length=1, max_length=256)
-        event: str = Field(..., description="view, completion, like or share")
-        weight: float | None = Field(None, gt=0)
-
-    class Events(BaseModel):
-        events: list[Event] = Field(..., min_length=1, max_length=10000)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

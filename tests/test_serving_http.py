@@ -1,0 +1,151 @@
+"""The HTTP service, started for real on a free port and spoken to over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import media_factory as mf
+import pytest
+from serving_helpers import FakePipeline, planted_space
+
+from tagging.serving.audience import AudienceConfig
+from tagging.serving.hook import HookConfig, UploadHook
+from tagging.serving.server import ServerConfig, create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(client: httpx.Client, path: str = "/readyz", timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.get(path).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(path)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """uvicorn in a thread: model-free pipeline (fixed 4-d CF vector), real decode children, a planted CF space."""
+    import uvicorn
+
+    d = tmp_path_factory.mktemp("http")
+    root, outside = d / "root", d / "outside"
+    root.mkdir()
+    outside.mkdir()
+    mf.make_video(root / "clip.mp4", seconds=1.0)
+    mf.make_video(outside / "secret.mp4", seconds=1.0)
+    (root / "escape.mp4").symlink_to(outside / "secret.mp4")
+    planted_space(n_clusters=4, per_cluster=30, dim=4).save(d / "space")
+    hook_cfg = HookConfig(db=str(d / "db"), space=str(d / "space"), maintenance_interval_s=None,
+                          audience=AudienceConfig(k=20, exploration=0.2, n_clusters=4, near_clusters=1))
+    hook = UploadHook(hook_cfg, pipeline=FakePipeline())
+    app = create_app(ServerConfig(hook=hook_cfg, roots=[str(root)], max_upload_bytes=200_000), hook=hook)
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    wait_ready(client)
+    yield client, root, outside
+    client.close()
+    srv.should_exit = True
+    t.join(30)
+
+
+def test_ops_endpoints(server) -> None:  # noqa: ANN001
+    client, _, _ = server
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["ready"] is True
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/videos", "/videos/by-path", "/videos/{video_id}", "/videos/{video_id}/audience",
+            "/videos/{video_id}/interactions"} <= set(paths)
+    assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_upload_get_audience_and_warm_up(server) -> None:  # noqa: ANN001
+    client, root, _ = server
+    with open(root / "clip.mp4", "rb") as fh:
+        r = client.post("/videos", files={"file": ("clip.mp4", fh, "video/mp4")},
+                        data={"video_id": "up-1", "caption": "hello", "metadata": '{"creator": "c9"}'})
+    assert r.status_code == 201, r.text
+    row = r.json()
+    assert row["video_id"] == "up-1" and row["tags"] == ["music"] and len(row["cf_vector"]) == 4
+    assert len(row["audience"]) == 20 and {u["reason"] for u in row["audience"]} == {"score", "exploration"}
+    got = client.get("/videos/up-1").json()
+    assert got["caption"] == "hello" and "fused_vector" not in got
+    assert len(client.get("/videos/up-1", params={"vectors": True}).json()["fused_vector"]) == 16
+
+    aud = client.get("/videos/up-1/audience", params={"k": 10, "exploration": 0}).json()
+    assert aud["blend"] == 0.0 and [u["user_id"][:2] for u in aud["users"]] == ["c3"] * 10  # prior (.1,.2,.3,.4)
+    events = [{"user_id": f"c0_u{i}", "event": e} for i in range(30) for e in ("view", "completion", "share")]
+    warm = client.post("/videos/up-1/interactions", json={"events": events})
+    assert warm.status_code == 200, warm.text
+    assert warm.json()["recorded"] == 90 and warm.json()["blend"] > 0.9
+    aud = client.get("/videos/up-1/audience", params={"k": 10, "exploration": 0}).json()
+    assert [u["user_id"][:2] for u in aud["users"]] == ["c0"] * 10  # graduated towards the users who engaged
+    assert client.get("/videos/up-1/vector").json()["vector"][0] > 0.9
+
+
+@pytest.mark.parametrize("path, status", [("../outside/secret.mp4", 403), ("/etc/passwd", 403),
+                                          ("escape.mp4", 403), ("missing.mp4", 404), ("clip.mp4", 201)])
+def test_by_path_is_confined_to_the_roots(server, path: str, status: int) -> None:  # noqa: ANN001
+    client, root, outside = server
+    r = client.post("/videos/by-path", json={"path": path, "video_id": "p-1"})
+    assert r.status_code == status, r.text
+    if status == 403:
+        assert r.json()["error"] == "PathNotAllowed" and "outside the allowed roots" in r.json()["detail"]
+
+
+def test_bad_requests_get_clear_4xx(server) -> None:  # noqa: ANN001
+    client, _, _ = server
+    r = client.post("/videos", files={"file": ("big.mp4", b"\0" * 300_000, "video/mp4")})
+    assert r.status_code == 413 and "larger than 200000" in r.json()["detail"]
+    r = client.post("/videos", files={"file": ("x.mp4", os.urandom(4096), "video/mp4")})
+    assert r.status_code == 422 and r.json()["error"] == "VideoOpenFailure"
+    r = client.post("/videos", files={"file": ("x.mp4", b"abc", "video/mp4")}, data={"metadata": "{not json"})
+    assert r.status_code == 422 and "metadata is not valid JSON" in r.json()["detail"]
+    r = client.post("/videos/by-path", json={"video_id": "x"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "path"
+    r = client.post("/videos/by-path", content=b"{oops", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert client.get("/videos/bad id!").status_code == 400
+    assert client.get("/videos/nope").json()["error"] == "MediaNotFound"
+    assert client.post("/videos/nope/interactions", json={"events": []}).status_code == 422
+    r = client.post("/videos/up-1/interactions", json={"events": [{"user_id": "u", "event": "dislike"}]})
+    assert r.status_code in (400, 404)
+    assert client.get("/videos/up-1/audience", params={"exploration": 2}).status_code == 422
+    metrics = client.get("/metrics").text
+    assert 'tagging_failures_total{error_class="PathNotAllowed"}' in metrics
+    assert 'tagging_http_requests_total{method="POST",route="/videos",status="413"}' in metrics
+    assert "tagging_http_request_seconds_bucket" in metrics
+
+
+def test_tagging_serve_command_answers(tmp_path: Path) -> None:
+    port = free_port()
+    cmd = [sys.executable, "-m", "tagging.serving.cli", "serve", "--db", str(tmp_path / "db"), "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            wait_ready(client, "/healthz", timeout=90)
+            assert client.get("/openapi.json").json()["info"]["title"] == "tagging"
+            assert client.get("/readyz").status_code in (200, 503)
+    finally:
+        proc.terminate()
+        proc.wait(30)

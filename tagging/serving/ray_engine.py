@@ -60,13 +60,17 @@ class DecodeAndAnalyze:
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> None:
     """Connect to ``address`` or start a local instance (no dashboard), once per process."""
+    import warnings
+
     import ray
 
     if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        with warnings.catch_warnings():  # lancedb warns on fork; Ray forks only to exec its own processes
+            warnings.filterwarnings("ignore", message="lancedb fork support")
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
         ray.data.DataContext.get_current().enable_progress_bars = False
 
 

@@ -1,0 +1,174 @@
+"""Backfill and hook benchmark: throughput, peak memory, scaling with the catalog, HTTP latency.
+
+Run:
+    python bench/backfill.py                          # 8 generated clips (and 80 for the memory check)
+    python bench/backfill.py --n 8 --dir ../shared/data/video
+
+Each configuration runs in its own process (so peak RSS is its own; model loading is
+excluded from the rate):
+
+* ``sequential``: a plain loop ``pipeline.analyze(path)`` + one upsert per file;
+* ``local-1`` / ``local-2``: ``run_backfill`` with 1 and 2 decode worker processes;
+* ``local-2 x10``: the same on 10x as many files (symlinks under new names), to show
+  that peak memory stays flat as the catalog grows;
+* ``hook http``: ``tagging serve`` in a subprocess, ``--clients`` concurrent clients
+  POSTing ``/videos/by-path`` ``--requests`` times: p50/p95 latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def peak_mb() -> tuple[float, float]:
+    """Peak RSS (MiB) of this process and of its largest waited-for child."""
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
+def one(mode: str, src: str, db: str) -> dict:
+    """Run one configuration in this process and return its measurements."""
+    from tagging.catalog import Catalog
+    from tagging.inputs import expand_paths
+    from tagging.pipeline import Pipeline
+    from tagging.serving.backfill import BackfillConfig, run_backfill
+
+    pipeline = Pipeline()
+    pipeline.warmup()
+    files = expand_paths([src])
+    t0 = time.perf_counter()
+    if mode == "sequential":
+        catalog, ok = Catalog(db, dims=pipeline.dims()), 0
+        for f in files:
+            try:
+                catalog.upsert([pipeline.analyze(f).to_row()])
+                ok += 1
+            except Exception:  # noqa: BLE001 - count good files only
+                pass
+    else:
+        report = run_backfill(src, BackfillConfig(db=db, workers=int(mode.split("-")[1])), pipeline)
+        ok = report.processed
+    secs = time.perf_counter() - t0
+    parent, child = peak_mb()
+    return {"mode": mode, "files": len(files), "ok": ok, "seconds": round(secs, 2),
+            "videos_per_min": round(60 * ok / secs, 1), "peak_rss_mb": round(parent, 0), "peak_child_mb": round(child, 0)}
+
+
+def make_clips(d: Path, n: int, src_dir: str | None) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    if src_dir:
+        from tagging.inputs import expand_paths
+
+        for i, f in enumerate(expand_paths([src_dir])[:n]):
+            (d / f"c{i:04d}{f.suffix}").symlink_to(f.resolve())
+        return d
+    import media_factory as mf
+
+    for i in range(n):
+        mf.make_video(d / f"c{i:04d}.mp4", seconds=3.0, size=(320, 240), fps=24,
+                      pattern=["gradient", "colors"][i % 2], audio_kind=["tone", "noise"][i % 2])
+    return d
+
+
+def grow(src: Path, dst: Path, factor: int) -> Path:
+    """``factor`` x the files of ``src`` as symlinks under new names (new ids)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for k in range(factor):
+        for f in sorted(src.iterdir()):
+            (dst / f"r{k:02d}-{f.name}").symlink_to(f.resolve())
+    return dst
+
+
+def run_child(mode: str, src: Path, db: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--one", mode, str(src), str(db)], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def http_latency(src: Path, db: Path, clients: int, requests: int) -> dict:
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "tagging.serving.cli", "serve", "--db", str(db), "--port", str(port), "--root", str(src)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    files = sorted(p.name for p in src.iterdir())
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
+        for _ in range(600):
+            try:
+                if client.get("/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+
+        def call(i: int) -> float:
+            t = time.perf_counter()
+            r = client.post("/videos/by-path", json={"path": files[i % len(files)], "video_id": f"h{i}"})
+            r.raise_for_status()
+            return time.perf_counter() - t
+
+        call(0)  # warm
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(clients) as ex:
+            lat = sorted(ex.map(call, range(1, requests + 1)))
+        wall = time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
+    return {"mode": f"hook http ({clients} clients)", "requests": requests, "p50_ms": round(q(0.5)),
+            "p95_ms": round(q(0.95)), "videos_per_min": round(60 * requests / wall, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=8, help="files (generated unless --dir)")
+    ap.add_argument("--dir", help="use the clips of this folder instead of generated ones")
+    ap.add_argument("--factor", type=int, default=10, help="growth factor for the memory check")
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--requests", type=int, default=16)
+    ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(*args.one)))
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
+    try:
+        src = make_clips(tmp / "src", args.n, args.dir)
+        rows = [run_child(m, src, tmp / f"db-{m}") for m in ("sequential", "local-1", "local-2")]
+        big = run_child("local-2", grow(src, tmp / "big", args.factor), tmp / "db-big")
+        big["mode"] = f"local-2 x{args.factor}"
+        rows.append(big)
+        rows.append(http_latency(src, tmp / "db-http", args.clients, args.requests))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    base = rows[0]["videos_per_min"]
+    print("| mode | files | videos/min | vs sequential | peak RSS MiB (parent / decode child) | p50 / p95 ms |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = f"{r['videos_per_min'] / base:.2f}x" if "files" in r else ""
+        mem = f"{r['peak_rss_mb']:.0f} / {r['peak_child_mb']:.0f}" if "peak_rss_mb" in r else ""
+        lat = f"{r['p50_ms']} / {r['p95_ms']}" if "p50_ms" in r else ""
+        print(f"| {r['mode']} | {r.get('files', r.get('requests'))} | {r['videos_per_min']} | {ratio} | {mem} | {lat} |")
+
+
+if __name__ == "__main__":
+    main()

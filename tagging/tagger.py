@@ -12,6 +12,15 @@ Per modality, each category gets a score in [0, 1] plus evidence:
 
 The fused score is the reliability-weighted mean over the modalities that have a
 say for that category; a missing modality abstains rather than voting zero.
+
+With a trained :class:`~tagging.heads.TagHead` attached (``Tagger.head``) and the
+fused feature vector passed as ``head_input``, the categories the head has examples
+of are scored by the head instead: the head's probability, calibrated so that the
+category's held-out threshold maps to 0.5, blended with the zero-shot score by
+``head_blend`` (1.0 = the head alone). Categories without examples stay zero-shot.
+
+Each returned tag also carries the best-matching sub-topics of its category
+(:mod:`tagging.subtopics`), a second label level as video-labelling APIs return.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +37,10 @@ from tagging.extractors import Features, get_extractor
 from tagging.extractors.frames import imagenet_classes
 from tagging.taxonomy import Taxonomy, load_taxonomy
 from tagging.extractors.base import cache_dir
+from tagging.subtopics import SubtopicConfig, SubtopicScorer
+
+if TYPE_CHECKING:
+    from tagging.heads import TagHead
 
 logger = logging.getLogger("tagging.tagger")
 
@@ -48,6 +61,8 @@ class TaggerConfig:
         clip_temperature: Softmax temperature for CLIP zero-shot scores.
         top_k: Tags returned per video.
         min_score: Tags under this fused score are not returned.
+        head_blend: Weight of a trained head's calibrated score against the zero-shot score.
+        subtopics: Sub-topic scoring settings.
     """
 
     weights: dict[str, float] = field(default_factory=lambda: {"text": 0.45, "visual": 0.4, "audio": 0.15})
@@ -61,20 +76,28 @@ class TaggerConfig:
     clip_temperature: float = 0.01
     top_k: int = 5
     min_score: float = 0.05
+    head_blend: float = 1.0
+    subtopics: SubtopicConfig = field(default_factory=SubtopicConfig)
 
 
 @dataclass
 class Tag:
-    """One assigned category with its fused score and per-modality evidence."""
+    """One assigned category with its fused score, per-modality evidence and sub-topics.
+
+    ``subtopics`` is a list of ``{"name", "score", "source", ...}``, best first.
+    """
 
     id: str
     name: str
     score: float
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subtopics: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
-        return {"id": self.id, "name": self.name, "score": round(self.score, 4), "evidence": self.evidence}
+        return {
+            "id": self.id, "name": self.name, "score": round(self.score, 4), "evidence": self.evidence, "subtopics": self.subtopics,
+        }
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -88,18 +111,43 @@ class Tagger:
         taxonomy: The taxonomy, or None for the packaged default.
         config: Fusion settings.
         text_extractor: Registry name of the text extractor used to embed category texts.
+        head: A trained tag head for this taxonomy (see :meth:`set_head`).
+
+    Raises:
+        HeadMismatchError: ``head`` was trained on another taxonomy.
     """
 
-    def __init__(self, taxonomy: Taxonomy | None = None, config: TaggerConfig | None = None, text_extractor: str = "text-minilm") -> None:
+    def __init__(
+        self,
+        taxonomy: Taxonomy | None = None,
+        config: TaggerConfig | None = None,
+        text_extractor: str = "text-minilm",
+        head: TagHead | None = None,
+    ) -> None:
         self.taxonomy = taxonomy or load_taxonomy()
         self.config = config or TaggerConfig()
         self.text = get_extractor(text_extractor)
+        self.subtopics = SubtopicScorer(self.taxonomy, self.text, self.config.subtopics)
+        self._index = {c.id: i for i, c in enumerate(self.taxonomy.categories)}
+        self.head: TagHead | None = None
+        if head is not None:
+            self.set_head(head)
         self._cat_emb: list[np.ndarray] | None = None
         self._bridge: np.ndarray | None = None
         self._clip_emb: dict[str, np.ndarray] = {}
         self._keywords = [
             [re.compile(rf"(?<![a-z0-9]){re.escape(k)}(?![a-z0-9])") for k in sorted(c.keywords())] for c in self.taxonomy.categories
         ]
+
+    def set_head(self, head: TagHead | None) -> None:
+        """Attach (or with None, detach) a trained tag head.
+
+        Raises:
+            HeadMismatchError: The head was trained on another taxonomy.
+        """
+        if head is not None:
+            head.check(taxonomy_id=self.taxonomy.taxonomy_id)
+        self.head = head
 
     # ------------------------------------------------------------ prepared texts
     def category_embeddings(self) -> list[np.ndarray]:
@@ -147,16 +195,24 @@ class Tagger:
         """Compute the category embeddings and the ImageNet bridge now rather than on first use."""
         self.category_embeddings()
         self.bridge()
+        self.subtopics.embeddings()
 
     # ------------------------------------------------------------ per modality
-    def score_text(self, texts: dict[str, str]) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
-        """Score categories from text sources (caption, transcript, ocr); None if there is no text."""
+    def score_text(
+        self, texts: dict[str, str], embeddings: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
+        """Score categories from text sources (caption, transcript, ocr); None if there is no text.
+
+        Args:
+            texts: Text per source.
+            embeddings: Embeddings of the non-empty texts in order, when already computed.
+        """
         sources = {k: v for k, v in texts.items() if v and v.strip()}
         if not sources:
             return None
         cats = self.taxonomy.categories
         cfg = self.config
-        emb = self.text.embed_texts(list(sources.values()))
+        emb = self.text.embed_texts(list(sources.values())) if embeddings is None else embeddings
         cat_emb = self.category_embeddings()
         scores = np.zeros(len(cats), np.float32)
         evidence: list[dict[str, Any]] = [{} for _ in cats]
@@ -231,21 +287,32 @@ class Tagger:
         return scores, evidence, has_say
 
     # ------------------------------------------------------------ fusion
-    def tag(self, features: dict[str, Features], texts: dict[str, str] | None = None, top_k: int | None = None) -> list[Tag]:
+    def tag(
+        self,
+        features: dict[str, Features],
+        texts: dict[str, str] | None = None,
+        top_k: int | None = None,
+        head_input: np.ndarray | None = None,
+    ) -> list[Tag]:
         """Rank the taxonomy's categories for one item.
 
         Args:
             features: Extractor outputs keyed by modality ("frames", "audio", "text").
             texts: Text sources keyed by kind ("caption", "transcript", "ocr").
             top_k: Tags to return (default from config); 0 returns every category.
+            head_input: The item's fused feature vector; with a head attached, the head
+                scores the categories it has examples of.
 
         Returns:
-            Tags sorted by fused score, each with evidence per modality that had a say.
+            Tags sorted by fused score, each with evidence per modality that had a say
+            (and ``"head"`` where the head scored it) and the supported sub-topics.
         """
         n = len(self.taxonomy)
         cfg = self.config
         parts: list[tuple[str, np.ndarray, list[dict[str, Any]], np.ndarray]] = []
-        text_scores = self.score_text(texts or {})
+        sources = {k: v for k, v in (texts or {}).items() if v and v.strip()}
+        text_emb = self.text.embed_texts(list(sources.values())) if sources else None
+        text_scores = self.score_text(sources, text_emb)
         if text_scores is not None:
             parts.append(("text", text_scores[0], text_scores[1], np.ones(n, bool)))
         frames = features.get("frames")
@@ -259,10 +326,39 @@ class Tagger:
         if audio is not None and audio.present:
             s, ev, say = self.score_audio(audio)
             parts.append(("audio", s, ev, say))
-        return self.fuse(parts, top_k=cfg.top_k if top_k is None else top_k)
+        tags = self.fuse(parts, top_k=cfg.top_k if top_k is None else top_k, head_input=head_input)
+        text_items = [(k, v, e) for (k, v), e in zip(sources.items(), text_emb)] if text_emb is not None else []
+        for t in tags:
+            visual = t.evidence.get("visual", {}).get("imagenet")
+            t.subtopics = self.subtopics.score(self._index[t.id], text_items, visual)
+        return tags
 
-    def fuse(self, parts: list[tuple[str, np.ndarray, list[dict[str, Any]], np.ndarray]], top_k: int) -> list[Tag]:
-        """Weighted mean of per-modality scores over the modalities with a say."""
+    def head_scores(self, zero_shot: np.ndarray, head_input: np.ndarray) -> tuple[np.ndarray, dict[int, dict[str, Any]]]:
+        """Replace the zero-shot scores of the head's categories by the (blended) head score.
+
+        Returns:
+            The new scores and, per category index the head scored, its ``"head"`` evidence.
+        """
+        head = self.head
+        assert head is not None
+        probs = head.predict_proba(head_input)[0]
+        blend = self.config.head_blend
+        out = zero_shot.copy()
+        evidence: dict[int, dict[str, Any]] = {}
+        for j, cid in enumerate(head.categories):
+            c = self._index[cid]
+            cal = float(head.calibrated(float(probs[j]), cid))
+            out[c] = blend * cal + (1.0 - blend) * zero_shot[c]
+            evidence[c] = {
+                "prob": round(float(probs[j]), 4), "threshold": round(head.thresholds.get(cid, 0.5), 4),
+                "calibrated": round(cal, 4), "zero_shot": round(float(zero_shot[c]), 4),
+            }
+        return out, evidence
+
+    def fuse(
+        self, parts: list[tuple[str, np.ndarray, list[dict[str, Any]], np.ndarray]], top_k: int, head_input: np.ndarray | None = None
+    ) -> list[Tag]:
+        """Weighted mean of per-modality scores over the modalities with a say, then the head if any."""
         n = len(self.taxonomy)
         num = np.zeros(n, np.float64)
         den = np.zeros(n, np.float64)
@@ -271,6 +367,9 @@ class Tagger:
             num += w * scores
             den += w
         fused = np.where(den > 0, num / np.maximum(den, 1e-9), 0.0)
+        head_ev: dict[int, dict[str, Any]] = {}
+        if self.head is not None and head_input is not None:
+            fused, head_ev = self.head_scores(fused, head_input)
         order = np.argsort(-fused)
         if top_k:
             order = order[:top_k]
@@ -282,5 +381,7 @@ class Tagger:
             evidence = {
                 name: {"score": round(float(scores[c]), 4), **ev[c]} for name, scores, ev, say in parts if say[c]
             }
+            if c in head_ev:
+                evidence["head"] = head_ev[c]
             tags.append(Tag(cat.id, cat.name, float(fused[c]), evidence))
         return tags

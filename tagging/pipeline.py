@@ -53,6 +53,8 @@ class PipelineConfig:
         fused_weights: Weight of each modality's block in the fused vector.
         cb2cf_model: Directory of a trained CB2CF model; when set, rows get a CF vector.
         enrich: Speech recognition, OCR, review gate and policy screen settings.
+        tag_head: Directory of a trained tag head (``tagging train-tags``); its categories are
+            scored by the head, the rest stay zero-shot.
     """
 
     frames_extractor: str = "effnet-lite0"
@@ -68,6 +70,7 @@ class PipelineConfig:
     fused_weights: dict[str, float] = field(default_factory=lambda: {"frames": 1.0, "audio": 0.5, "text": 1.0})
     cb2cf_model: str | None = None
     enrich: EnrichConfig = field(default_factory=EnrichConfig)
+    tag_head: str | None = None
 
 
 def add_text_timestamps(tags: list[Tag], enrichment: Enrichment) -> None:
@@ -96,6 +99,13 @@ class Pipeline:
         self.audio = get_extractor(cfg.audio_extractor)
         self.text = get_extractor(cfg.text_extractor)
         self.tagger = Tagger(load_taxonomy(cfg.taxonomy), cfg.tagger, cfg.text_extractor)
+        if cfg.tag_head:  # raises ModelLoadError / HeadMismatchError when it does not fit
+            from tagging.heads import TagHead
+
+            self.tagger.set_head(TagHead.load(
+                cfg.tag_head, self.tagger.taxonomy.taxonomy_id, sum(e.dim for e in self.extractors.values()),
+                {m: e.extractor_id for m, e in self.extractors.items()}, cfg.fused_weights,
+            ))
         self.enricher = Enricher(cfg.enrich)
         self._cb2cf: Any = None
 
@@ -223,7 +233,8 @@ class Pipeline:
         item.text = ". ".join(t for t in texts.values() if t)  # the text view reads all three
         features["text"] = self._extract("text", item, timings, errors)
         t = time.perf_counter()
-        tags = self.tagger.tag(features, texts)
+        fused = self.fuse(features)
+        tags = self.tagger.tag(features, texts, head_input=fused)
         add_text_timestamps(tags, enrichment)
         timings["tagging"] = time.perf_counter() - t
         result = VideoResult(
@@ -233,7 +244,7 @@ class Pipeline:
             caption=caption,
             metadata=metadata or {},
             features=features,
-            fused=self.fuse(features),
+            fused=fused,
             tags=tags,
             timings=timings,
             errors=errors,

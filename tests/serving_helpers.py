@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +45,14 @@ class _FakeResult:
         self.video_id, self.caption, self.path = video_id, caption, path
 
     def to_row(self) -> dict[str, Any]:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         rng = np.random.default_rng(abs(hash(self.video_id)) % 2**32)
         v = rng.normal(size=FAKE_DIMS.fused)
         return {"video_id": self.video_id, "source_uri": self.path, "caption": str(self.caption or ""),
                 "fused_vector": (v / np.linalg.norm(v)).tolist(), "tags": ["music"], "tag_scores": [0.5],
                 "cf_vector": [0.1, 0.2, 0.3, 0.4], "cf_model_version": "fake@1",
-                "extractors_json": '{"frames": "fake"}', "ingested_at": datetime.now(timezone.utc)}
+                "extractors_json": '{"frames": "fake"}', "ingested_at": datetime.now(UTC)}
 
 
 class FakePipeline:

@@ -11,12 +11,12 @@ from tagging.serving.warmup import InteractionStore, InvalidInteraction, WarmupC
 
 
 @pytest.fixture(scope="module")
-def space():  # noqa: ANN201
+def space():
     return planted_space(n_clusters=4, per_cluster=50, dim=8)
 
 
 @pytest.fixture(scope="module")
-def audience(space) -> Audience:  # noqa: ANN001
+def audience(space) -> Audience:
     return Audience(space, AudienceConfig(k=40, exploration=0.25, n_clusters=4, near_clusters=1, seed=0))
 
 
@@ -24,7 +24,7 @@ def _cluster(user_id: str) -> int:
     return int(user_id.split("_")[0][1:])
 
 
-def test_kmeans_recovers_planted_clusters(audience: Audience, space) -> None:  # noqa: ANN001
+def test_kmeans_recovers_planted_clusters(audience: Audience, space) -> None:
     truth = np.array([_cluster(u) for u in space.user_ids])
     for c in range(4):  # each k-means cluster is exactly one planted cluster
         assert len(set(truth[audience.labels == c])) == 1
@@ -82,7 +82,7 @@ def test_fold_in_matches_closed_form() -> None:
     assert np.abs(grad).max() < 1e-4
 
 
-def test_interactions_warm_up_the_item(tmp_path, space) -> None:  # noqa: ANN001
+def test_interactions_warm_up_the_item(tmp_path, space) -> None:
     store = InteractionStore(str(tmp_path / "db"), WarmupConfig(prior_strength=5.0))
     prior = np.eye(8)[0].astype(np.float32)
     cold = store.warm_vector("new-video", prior, space)

@@ -41,7 +41,7 @@ def wait_ready(client: httpx.Client, path: str = "/readyz", timeout: float = 120
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def server(tmp_path_factory: pytest.TempPathFactory):
     """uvicorn in a thread: model-free pipeline (fixed 4-d CF vector), real decode children, a planted CF space."""
     import uvicorn
 
@@ -69,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     t.join(30)
 
 
-def test_ops_endpoints(server) -> None:  # noqa: ANN001
+def test_ops_endpoints(server) -> None:
     client, _, _ = server
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["ready"] is True
@@ -79,7 +79,7 @@ def test_ops_endpoints(server) -> None:  # noqa: ANN001
     assert "swagger" in client.get("/docs").text.lower()
 
 
-def test_upload_get_audience_and_warm_up(server) -> None:  # noqa: ANN001
+def test_upload_get_audience_and_warm_up(server) -> None:
     client, root, _ = server
     with open(root / "clip.mp4", "rb") as fh:
         r = client.post("/videos", files={"file": ("clip.mp4", fh, "video/mp4")},
@@ -105,15 +105,15 @@ def test_upload_get_audience_and_warm_up(server) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("path, status", [("../outside/secret.mp4", 403), ("/etc/passwd", 403),
                                           ("escape.mp4", 403), ("missing.mp4", 404), ("clip.mp4", 201)])
-def test_by_path_is_confined_to_the_roots(server, path: str, status: int) -> None:  # noqa: ANN001
-    client, root, outside = server
+def test_by_path_is_confined_to_the_roots(server, path: str, status: int) -> None:
+    client, _, _ = server
     r = client.post("/videos/by-path", json={"path": path, "video_id": "p-1"})
     assert r.status_code == status, r.text
     if status == 403:
         assert r.json()["error"] == "PathNotAllowed" and "outside the allowed roots" in r.json()["detail"]
 
 
-def test_bad_requests_get_clear_4xx(server) -> None:  # noqa: ANN001
+def test_bad_requests_get_clear_4xx(server) -> None:
     client, _, _ = server
     r = client.post("/videos", files={"file": ("big.mp4", b"\0" * 300_000, "video/mp4")})
     assert r.status_code == 413 and "larger than 200000" in r.json()["detail"]

@@ -91,7 +91,7 @@ def test_maintenance_alongside_writers(tmp_path: Path) -> None:
     assert report["after"]["fragments"] in (-1, 1) and report["after"]["versions_kept"] >= 1
 
 
-def _settings():  # noqa: ANN202
+def _settings():
     from tagging.serving.isolation import DecodeSettings
 
     return DecodeSettings()

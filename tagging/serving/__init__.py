@@ -19,7 +19,25 @@ _EXPORTS = {
     "ServerConfig": "server", "create_app": "server",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [  # noqa: RUF022 - grouped like _EXPORTS
+    "Audience",
+    "AudienceConfig",
+    "HookConfig",
+    "UploadHook",
+    "DecodePool",
+    "DecodeSettings",
+    "InteractionStore",
+    "WarmupConfig",
+    "fold_in",
+    "BatchWriter",
+    "Maintainer",
+    "WriterConfig",
+    "maintain",
+    "BackfillConfig",
+    "run_backfill",
+    "ServerConfig",
+    "create_app",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,10 +23,11 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tagging import errors as terrors
 from tagging.errors import DecoderCrash, DecodeTimeout, MediaError, TaggingError

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -18,7 +18,7 @@ import csv
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,7 @@ def _from_lancedb(db: Path, table: str) -> list[Item]:
     try:
         t = lancedb.connect(str(db)).open_table(table)
         data = t.to_arrow().select(["video_id", "source_uri", "caption"]).to_pylist()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise SourceError(str(db), f"cannot read LanceDB table {table!r}: {exc}") from exc
     return [Item(r["source_uri"], r["video_id"], r["caption"] or None) for r in data]
 
@@ -177,13 +177,13 @@ class FailureLog:
         """
         prev = self.known.get(uri, {})
         row = {"uri": uri, "video_id": video_id, "error_class": error_class, "reason": reason[:2000],
-               "attempts": int(prev.get("attempts", 0)) + 1, "failed_at": datetime.now(timezone.utc)}
+               "attempts": int(prev.get("attempts", 0)) + 1, "failed_at": datetime.now(UTC)}
         try:
             with write_lock(self.uri, FAILURES_TABLE):
                 self.table.checkout_latest()
                 self.table.merge_insert("uri").when_matched_update_all().when_not_matched_insert_all() \
                     .execute(pa.Table.from_pylist([row], schema=FAILURE_SCHEMA))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CatalogError(self.uri, f"cannot record failure of {uri}: {exc}") from exc
         self.known[uri] = row
 

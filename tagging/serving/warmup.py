@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -132,7 +133,7 @@ class InteractionStore:
             CatalogError: The write failed.
         """
         validate_video_id(video_id)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         rows = []
         for e in events:
             kind = str(e.get("event", ""))
@@ -150,7 +151,7 @@ class InteractionStore:
         try:
             with write_lock(self.uri, INTERACTIONS_TABLE):
                 self.table.add(pa.Table.from_pylist(rows, schema=SCHEMA))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CatalogError(self.uri, f"cannot store {len(rows)} interactions: {exc}") from exc
         return len(rows)
 

@@ -21,11 +21,12 @@ import fcntl
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tagging.catalog import Catalog
 from tagging.errors import CatalogError
@@ -213,7 +214,7 @@ def maintain(catalog: Catalog, older_than: timedelta = timedelta(minutes=10)) ->
         t0 = time.perf_counter()
         try:
             table.optimize(cleanup_older_than=older_than)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CatalogError(catalog.uri, f"optimize failed: {exc}") from exc
         table.checkout_latest()
         after = {"version": int(table.version), "fragments": _fragments(table),

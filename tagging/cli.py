@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"))
     p.add_argument("--out", required=True, help="output .npz")
     p.set_defaults(func=cmd_export_features)
+
+    from tagging.serving.cli import add_commands as add_serving_commands
+
+    add_serving_commands(sub)  # serve, backfill
     return parser
 
 

@@ -170,6 +170,7 @@ def test_manifest_sources(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ray_engine_gives_the_same_rows(mixed: Path, tmp_path: Path, pipeline: Pipeline) -> None:
+    pytest.importorskip("ray", reason="pip install -e '.[ray]'")
     local, ray_db = tmp_path / "local", tmp_path / "ray"
     a = run_backfill(str(mixed), BackfillConfig(db=str(local), workers=1), pipeline)
     b = run_backfill(str(mixed), BackfillConfig(db=str(ray_db), workers=1, engine="ray"), pipeline)

@@ -59,12 +59,18 @@ class DecodeAndAnalyze:
         return {"uri": keys, "payload": payloads}
 
 
+def _ray() -> Any:
+    """Import Ray or raise MissingDependency saying how to install it."""
+    from tagging.extractors.base import require
+
+    return require("ray", "'ray[data]'  (or: pip install -e '.[ray]')")
+
+
 def init_ray(address: str | None, num_cpus: int | None = None) -> None:
     """Connect to ``address`` or start a local instance (no dashboard), once per process."""
     import warnings
 
-    import ray
-
+    ray = _ray()
     if not ray.is_initialized():
         with warnings.catch_warnings():  # lancedb warns on fork; Ray forks only to exec its own processes
             warnings.filterwarnings("ignore", message="lancedb fork support")
@@ -85,7 +91,7 @@ def ray_outcomes(items: list[Any], cfg: Any, pipeline_config: Any) -> Iterator[t
     """
     if not items:
         return
-    import ray
+    ray = _ray()
     import torch
 
     from tagging import errors as terrors

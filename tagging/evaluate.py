@@ -16,8 +16,9 @@ Metrics (:func:`score_items`):
   trained head's scores are calibrated so that its per-category held-out threshold
   sits at 0.5 (see :mod:`tagging.heads`), so the same rule applies to head and
   zero-shot categories;
-* **confusion of the worst categories**: for the categories with the lowest recall,
-  how often each id came out top-1 for the items truly in that category.
+* **confusion of the worst categories**: for the (up to ``worst``) categories with the
+  lowest recall below 1, how often each id came out top-1 for the items truly in that
+  category.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from tagging.errors import TaggingError, TaxonomyError
 from tagging.inputs import MEDIA_EXTENSIONS, caption_text
@@ -239,7 +241,7 @@ class EvalReport:
             "| category | support | predicted | precision | recall |",
             "|---|---|---|---|---|",
         ]
-        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        fmt = lambda v: "-" if v is None else f"{v:.2f}"
         for cid, m in sorted(self.per_category.items(), key=lambda kv: (-kv[1]["support"], kv[0])):
             lines.append(f"| {cid} | {m['support']} | {m['predicted']} | {fmt(m['precision'])} | {fmt(m['recall'])} |")
         if self.confusion:
@@ -263,7 +265,7 @@ def score_items(items: list[EvalItem], threshold: float = 0.5, worst: int = 5, s
     Args:
         items: True ids and ranked ``(id, score)`` tags per item.
         threshold: Score at or above which a returned tag counts as predicted (top-1 always does).
-        worst: Categories shown in the confusion table (lowest recall first).
+        worst: Categories shown in the confusion table (lowest recall first, recall < 1 only).
         skipped: Rows that were not evaluated, carried into the report.
 
     Returns:
@@ -296,7 +298,8 @@ def score_items(items: list[EvalItem], threshold: float = 0.5, worst: int = 5, s
             "precision": round(tp[cid] / predicted[cid], 4) if predicted[cid] else None,
             "recall": round(tp[cid] / support[cid], 4) if support[cid] else None,
         }
-    ranked_cats = sorted(support, key=lambda c: (per_category[c]["recall"], -support[c], c))
+    imperfect = [c for c in support if per_category[c]["recall"] < 1.0]
+    ranked_cats = sorted(imperfect, key=lambda c: (per_category[c]["recall"], -support[c], c))
     confusion = {c: dict(top1_of[c].most_common()) for c in ranked_cats[:worst]}
     return EvalReport(
         n_items=n,

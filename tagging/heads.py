@@ -24,7 +24,7 @@ import json
 import logging
 import platform
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,7 @@ class TagHead:
             "metrics": self.metrics,
             "libraries": libs,
             "python": platform.python_version(),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -314,15 +314,6 @@ def _fit_probe(x: np.ndarray, y: np.ndarray, config: HeadConfig) -> tuple[np.nda
     return w, float(clf.intercept_[0] - w @ mean)
 
 
-def _fit_all(x: np.ndarray, y: np.ndarray, cols: list[int], config: HeadConfig) -> tuple[np.ndarray, np.ndarray]:
-    weights, biases = [], []
-    for c in cols:
-        w, b = _fit_probe(x, y[:, c], config)
-        weights.append(w)
-        biases.append(b)
-    return np.array(weights, np.float32).reshape(len(cols), x.shape[1]), np.array(biases, np.float32)
-
-
 def train_head(
     x: np.ndarray,
     y: np.ndarray,
@@ -363,18 +354,11 @@ def train_head(
     cols = [c for c in range(len(categories)) if 0 < pos[c] < len(train)]
     if not cols:
         raise ValueError("no category has both positive and negative training examples")
-    weight, bias = _fit_all(x[train], y[train], cols, config)
-    head = TagHead(
-        categories=[categories[c] for c in cols],
-        weight=weight,
-        bias=bias,
-        thresholds={},
-        taxonomy_id=taxonomy_id,
-        feature_dim=int(x.shape[1]),
-        extractors=dict(extractors),
-        fused_weights=fused_weights,
-        config=config,
-    )
+    fits = [_fit_probe(x[train], y[train, c], config) for c in cols]
+    weight = np.array([w for w, _ in fits], np.float32).reshape(len(cols), x.shape[1])
+    bias = np.array([b for _, b in fits], np.float32)
+    head = TagHead([categories[c] for c in cols], weight, bias, {}, taxonomy_id, int(x.shape[1]), dict(extractors), fused_weights,
+                   config=config)
     probs = head.predict_proba(x[held]) if len(held) else np.zeros((0, len(cols)), np.float32)
     per_cat: dict[str, dict[str, Any]] = {}
     for j, c in enumerate(cols):
@@ -392,7 +376,7 @@ def train_head(
             "precision": round(tp / int(pred.sum()), 4) if pred.any() else None,
             "recall": round(tp / int(truth.sum()), 4) if truth.any() else None,
         }
-    head.metrics = {"n_train": int(len(train)), "n_holdout": int(len(held)), "categories": per_cat, **_holdout_accuracy(head, probs, y[held], cols)}
+    head.metrics = {"n_train": len(train), "n_holdout": len(held), "categories": per_cat, **_holdout_accuracy(head, probs, y[held], cols)}
     logger.info("trained tag head on %d items (%d held out), %d categories", len(train), len(held), len(cols))
     return head
 

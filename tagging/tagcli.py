@@ -97,7 +97,7 @@ def cmd_train_tags(args: argparse.Namespace) -> int:
     print(f"held-out top-1: {'-' if top1 is None else f'{top1:.3f}'} over {m.get('holdout_items_scored', 0)} items")
     print("| category | train + | held-out + | threshold | calibrated | precision | recall |")
     print("|---|---|---|---|---|---|---|")
-    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"
     for cid, c in m["categories"].items():
         print(f"| {cid} | {c['train_positives']} | {c['holdout_positives']} | {c['threshold']:.3f} | "
               f"{'yes' if c['calibrated'] else 'no (default)'} | {fmt(c['precision'])} | {fmt(c['recall'])} |")

@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tagging.extractors import Features, get_extractor
-from tagging.extractors.frames import imagenet_classes
-from tagging.taxonomy import Taxonomy, load_taxonomy
 from tagging.extractors.base import cache_dir
+from tagging.extractors.frames import imagenet_classes
 from tagging.subtopics import SubtopicConfig, SubtopicScorer
+from tagging.taxonomy import Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
     from tagging.heads import TagHead

@@ -173,3 +173,22 @@ def test_train_tags_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys:
     assert "held-out top-1: 1.000" in printed and "| animals |" in printed
     head = TagHead.load(out, taxonomy_id=load_taxonomy().taxonomy_id, feature_dim=16, extractors=EXTRACTORS)
     assert sorted(head.categories) == ["animals", "music"]
+
+
+def test_pipeline_loads_head_and_refuses_a_mismatch(pipeline, clips: dict[str, Path], tmp_path: Path) -> None:
+    """End to end: a head saved for the pipeline's taxonomy/extractors scores its categories in analyze()."""
+    from tagging.pipeline import Pipeline, PipelineConfig
+
+    ids = {m: e.extractor_id for m, e in pipeline.extractors.items()}
+    dim = sum(e.dim for e in pipeline.extractors.values())
+    tax_id = pipeline.tagger.taxonomy.taxonomy_id
+    head = TagHead(["food"], np.zeros((1, dim), np.float32), np.array([3.0], np.float32), {"food": 0.5}, tax_id, dim, ids,
+                   dict(pipeline.config.fused_weights))
+    d = head.save(tmp_path / "head")
+    with_head = Pipeline(PipelineConfig(tag_head=str(d)))
+    r = with_head.analyze(clips["good"])
+    food = next(t for t in r.tags if t.id == "food")
+    assert food.evidence["head"]["prob"] == pytest.approx(1 / (1 + np.exp(-3.0)), abs=1e-4) and r.tags[0].id == "food"
+    TagHead(["food"], np.zeros((1, dim), np.float32), np.zeros(1, np.float32), {}, tax_id, dim, {**ids, "frames": "clip@1+x"}).save(d)
+    with pytest.raises(HeadMismatchError, match="extractors"):
+        Pipeline(PipelineConfig(tag_head=str(d)))

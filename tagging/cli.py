@@ -24,7 +24,8 @@ logger = logging.getLogger("tagging.cli")
 def _pipeline_config(args: argparse.Namespace) -> Any:
     from tagging.pipeline import PipelineConfig
 
-    cfg = PipelineConfig(num_frames=args.num_frames, taxonomy=args.taxonomy, cb2cf_model=args.cb2cf_model)
+    cfg = PipelineConfig(num_frames=args.num_frames, taxonomy=args.taxonomy, cb2cf_model=args.cb2cf_model, tag_head=args.tag_head)
+    cfg.enrich.speech, cfg.enrich.ocr, cfg.enrich.policy_screen = not args.no_speech, not args.no_ocr, args.policy_screen
     if args.clip_model:
         cfg.frames_extractor, cfg.frames_config = "clip", {"model": args.clip_model}
     cfg.tagger.top_k = args.top_k
@@ -111,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taxonomy", help="taxonomy JSON file (default: the packaged one)")
     p.add_argument("--clip-model", help="use CLIP (hub id or local dir) instead of EfficientNet for frames")
     p.add_argument("--cb2cf-model", default=os.environ.get("TAGGING_CB2CF_MODEL"), help="CB2CF model dir: fill the CF vector")
+    p.add_argument("--tag-head", default=os.environ.get("TAGGING_TAG_HEAD"), help="trained tag head dir (tagging train-tags)")
+    p.add_argument("--no-speech", action="store_true", help="skip speech recognition")
+    p.add_argument("--no-ocr", action="store_true", help="skip on-screen text recognition")
+    p.add_argument("--policy-screen", choices=("off", "on", "auto"), default="off", help="NudeNet explicit-imagery screen")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=cmd_ingest)
 
@@ -127,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tagging.serving.cli import add_commands as add_serving_commands
 
     add_serving_commands(sub)  # serve, backfill
+
+    from tagging.tagcli import add_commands as add_tag_commands
+
+    add_tag_commands(sub)  # train-tags, evaluate
     return parser
 
 

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-id", help="catalog id (single file only; default derived from name and content)")
     p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"), help="LanceDB directory")
     p.add_argument("--json", action="store_true", help="print one JSON object per video")
-    p.add_argument("--num-frames", type=int, default=8, help="frames sampled per video")
+    p.add_argument("--num-frames", type=int, default=6, help="frames sampled per video")
     p.add_argument("--top-k", type=int, default=5, help="tags kept per video")
     p.add_argument("--taxonomy", help="taxonomy JSON file (default: the packaged one)")
     p.add_argument("--clip-model", help="use CLIP (hub id or local dir) instead of EfficientNet for frames")

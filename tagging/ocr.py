@@ -58,7 +58,7 @@ class OcrConfig:
         threads: ONNX Runtime intra-op threads on CPU; 0 means its default (one per core).
     """
 
-    max_frames: int = 3
+    max_frames: int = 2
     max_side: int = 640
     min_score: float = 0.5
     use_angle_cls: bool = False

@@ -61,7 +61,7 @@ class PipelineConfig:
     frames_config: dict[str, Any] = field(default_factory=dict)
     audio_extractor: str = "audio-librosa"
     text_extractor: str = "text-minilm"
-    num_frames: int = 8
+    num_frames: int = 6
     max_side: int = 320
     sample_rate: int = 16000
     limits: MediaLimits = field(default_factory=MediaLimits)

@@ -111,7 +111,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-map", help="JSON mapping free-text labels to taxonomy ids")
     p.add_argument("--captions", help="JSON file mapping file name -> caption")
     p.add_argument("--include-audio", action="store_true", help="also use audio-only rows (skipped by default)")
-    p.add_argument("--num-frames", type=int, default=8, help="frames sampled per video")
+    p.add_argument("--num-frames", type=int, default=6, help="frames sampled per video")
     p.add_argument("--taxonomy", help="taxonomy JSON file (default: the packaged one)")
 
 

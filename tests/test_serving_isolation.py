@@ -11,7 +11,7 @@ from serving_helpers import FakePipeline, fault_decode
 
 from tagging.errors import DecoderCrash, DecodeTimeout, MediaNotFound, VideoOpenFailure
 from tagging.serving.hook import HookConfig, UploadHook
-from tagging.serving.isolation import DecodePool
+from tagging.serving.isolation import DecodePool, DecodeSettings
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_pool_survives_hang_crash_and_oom(faulty: dict[str, Path]) -> None:
     with DecodePool(workers=1, timeout_s=3, memory_mb=2048, decode_fn=fault_decode) as pool:
-        assert len(pool.decode(faulty["good"]).frames) == 8
+        assert len(pool.decode(faulty["good"]).frames) == DecodeSettings().num_frames
         with pytest.raises(DecodeTimeout, match="longer than 3 s") as info:
             pool.decode(faulty["hang"])
         assert str(faulty["hang"]) in str(info.value)
@@ -36,7 +36,7 @@ def test_pool_survives_hang_crash_and_oom(faulty: dict[str, Path]) -> None:
             pool.decode(faulty["oom"])
         with pytest.raises(VideoOpenFailure):  # typed errors of the decode itself come back as themselves
             pool.decode(faulty["random"])
-        assert len(pool.decode(faulty["good"]).frames) == 8  # replaced worker serves the next file
+        assert len(pool.decode(faulty["good"]).frames) == DecodeSettings().num_frames  # replaced worker serves the next file
         assert pool.restarts == 2 and pool.workers == 1
 
 

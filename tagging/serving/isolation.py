@@ -43,7 +43,7 @@ class DecodeSettings:
     """What a child needs to decode like the pipeline does (a pure function of file + settings)."""
 
     limits: MediaLimits = field(default_factory=MediaLimits)
-    num_frames: int = 8
+    num_frames: int = 6
     max_side: int = 320
     sample_rate: int = 16000
 

@@ -148,10 +148,15 @@ class Pipeline:
         return self._cb2cf
 
     def warmup(self) -> float:
-        """Load every model now; return the seconds it took."""
+        """Load every model now and run it once on inputs of the real shapes; return the seconds it took."""
         t0 = time.perf_counter()
+        n = self.config.num_frames
+        rng = np.random.default_rng(0)
         dummy = ItemContent(
-            frames=[np.zeros((64, 64, 3), np.uint8)], timestamps=[0.0], audio=np.zeros(16000, np.float32), text="warm up"
+            frames=[rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for _ in range(n)],
+            timestamps=[float(i) for i in range(n)],
+            audio=(0.1 * rng.standard_normal(self.config.sample_rate * 2)).astype(np.float32),
+            text="warm up",
         )
         for ext in self.extractors.values():
             ext.extract(dummy)

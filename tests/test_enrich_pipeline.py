@@ -91,3 +91,30 @@ def test_enrichment_failure_is_isolated(pipeline: Pipeline, clips: dict[str, Pat
     r = pipeline.analyze(clips["good"], caption="guitar song")
     assert "ocr" in r.errors and r.enrichment.ocr is None
     assert r.tags and r.tags[0].id == "music"
+
+
+def test_other_language_is_transcribed_with_its_language(pipeline: Pipeline, tmp_path: Path) -> None:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        pytest.skip("espeak-ng is not on PATH (apt-get install -y espeak-ng)")
+    import librosa
+    import soundfile as sf
+
+    wav = tmp_path / "es.wav"
+    text = "Hoy vamos a cocinar una paella con arroz, pollo y verduras frescas."
+    subprocess.run([exe, "-v", "es", "-s", "140", "-w", str(wav), text], check=True, timeout=30)
+    audio, sr = sf.read(wav, dtype="float32")
+    audio = librosa.resample(audio, orig_sr=sr, target_sr=16000)
+    clip = mf.make_clip(tmp_path / "es.mp4", text_frames("", n=int(len(audio) / 16000 * 10)), fps=10, audio=audio)
+    r = pipeline.analyze(clip)
+    transcript = r.enrichment.transcript
+    assert transcript.text and transcript.language == "es", transcript
+    assert r.features["text"].present and r.tags  # the multilingual-agnostic path still yields tags
+
+
+def test_corrupt_audio_track_keeps_the_other_modalities(pipeline: Pipeline, tmp_path: Path) -> None:
+    clip = mf.make_corrupt_audio_video(tmp_path / "bad_audio.mp4", seconds=2.0)
+    r = pipeline.analyze(clip, caption="guitar song")
+    assert "audio" in r.errors and not r.features["audio"].present
+    assert r.features["frames"].present and r.tags and r.tags[0].id == "music"
+    assert r.to_row()["audio_present"] is False

@@ -110,7 +110,7 @@ def http_latency(src: Path, db: Path, clients: int, requests: int) -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "tagging.serving.cli", "serve", "--db", str(db), "--port", str(port), "--root", str(src)]
+    cmd = [sys.executable, "-m", "tagging.cli", "serve", "--db", str(db), "--port", str(port), "--root", str(src)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     files = sorted(p.name for p in src.iterdir())
     try:

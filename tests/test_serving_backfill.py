@@ -98,7 +98,7 @@ def test_killed_backfill_resumes_to_the_same_table(tmp_path: Path, pipeline: Pip
 
     db = tmp_path / "db"
     kill_after = random.Random(os.getpid() ^ int(time.time())).randint(1, 4)
-    cmd = [sys.executable, "-m", "tagging.serving.cli", "backfill", str(src), "--db", str(db), "--workers", "1",
+    cmd = [sys.executable, "-m", "tagging.cli", "backfill", str(src), "--db", str(db), "--workers", "1",
            "--batch-rows", "1", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

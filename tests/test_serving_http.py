@@ -139,7 +139,7 @@ def test_bad_requests_get_clear_4xx(server) -> None:
 
 def test_tagging_serve_command_answers(tmp_path: Path) -> None:
     port = free_port()
-    cmd = [sys.executable, "-m", "tagging.serving.cli", "serve", "--db", str(tmp_path / "db"), "--port", str(port)]
+    cmd = [sys.executable, "-m", "tagging.cli", "serve", "--db", str(tmp_path / "db"), "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:

@@ -103,23 +103,10 @@ def add_commands(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``serve``/``backfill`` on their own (``python -m tagging.serving.cli``) until wired into ``tagging``."""
-    import logging
+    """``python -m tagging.serving.cli serve|backfill ...``: the same as ``tagging serve|backfill``."""
+    from tagging.cli import main as tagging_main
 
-    from tagging.errors import TaggingError
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    parser = argparse.ArgumentParser(prog="tagging")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args))
-    except TaggingError as exc:
-        print(f"error: {exc.source}: {exc.error_class}: {exc.reason}", file=sys.stderr)
-        return 1
+    return tagging_main(argv)
 
 
 if __name__ == "__main__":

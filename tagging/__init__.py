@@ -42,17 +42,27 @@ def analyze(path: str | Path, video_id: str | None = None, caption: Any = None, 
 
 
 def ingest(paths: Any, db: str | Path | None = None, caption: Any = None, video_id: str | None = None) -> Any:
-    """Analyse one path (or a list) and upsert the rows into the LanceDB catalog at ``db``.
+    """Analyse a path, a folder or a list of them and upsert the rows into the LanceDB catalog at ``db``.
+
+    Args:
+        paths: A file, a folder (its media files), or a list of them.
+        db: Database directory (default ``$TAGGING_DB`` or ``tagging.lancedb``).
+        caption: Caption applied to every file.
+        video_id: Catalog id; only for a single file.
 
     Returns:
         An ``IngestReport`` with the results written and the failures recorded.
 
     Raises:
+        ValueError: ``video_id`` given for more than one file.
         CatalogError: The catalog write failed.
     """
-    if isinstance(paths, (str, Path)):
-        paths = [{"path": paths, "caption": caption, "video_id": video_id}]
-    return get_pipeline().ingest(paths, db)
+    from tagging.inputs import expand_paths
+
+    files = expand_paths([paths] if isinstance(paths, (str, Path)) else list(paths))
+    if video_id is not None and len(files) != 1:
+        raise ValueError("video_id needs exactly one file")
+    return get_pipeline().ingest([{"path": f, "caption": caption, "video_id": video_id} for f in files], db)
 
 
 __all__ = ["TaggingError", "analyze", "get_pipeline", "ingest", "__version__"]

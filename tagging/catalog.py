@@ -27,6 +27,7 @@ logger = logging.getLogger("tagging.catalog")
 VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 DEFAULT_DB = "tagging.lancedb"
 DEFAULT_TABLE = "videos"
+DEFAULT_CF_DIM = 64
 VECTOR_COLUMNS = ("frames_vector", "audio_vector", "text_vector", "fused_vector", "cf_vector")
 
 
@@ -62,7 +63,13 @@ class CatalogDims:
     frames: int = 1280
     audio: int = 193
     text: int = 384
-    cf: int = 64
+    cf: int | None = None  # None: 64 for a new table, the table's own for an existing one
+
+    def matches(self, table_dims: CatalogDims) -> bool:
+        """True when these sizes fit a table of ``table_dims`` (a None CF size fits any)."""
+        return (self.frames, self.audio, self.text) == (table_dims.frames, table_dims.audio, table_dims.text) and (
+            self.cf is None or self.cf == table_dims.cf
+        )
 
     @property
     def fused(self) -> int:
@@ -107,7 +114,7 @@ def row_model(dims: CatalogDims) -> type:
         "ocr_json": (Optional[str], None),
         "review_json": (Optional[str], None),
         "review_passed": (Optional[bool], None),
-        "cf_vector": (Optional[Vector(dims.cf)], None),
+        "cf_vector": (Optional[Vector(dims.cf or DEFAULT_CF_DIM)], None),
         "cf_model_version": (Optional[str], None),
         "extractors_json": (str, "{}"),
         "taxonomy_id": (str, ""),
@@ -151,7 +158,7 @@ class Catalog:
         if self._exists():
             self._table = self.db.open_table(table)
             actual = _dims_of(self._table.schema)
-            if dims is not None and dims != actual:
+            if dims is not None and not dims.matches(actual):
                 raise CatalogError(self.uri, f"table {table!r} has vector sizes {actual}, the extractors produce {dims}")
             self.dims = actual
 
@@ -165,6 +172,8 @@ class Catalog:
         """The LanceDB table, created with the primary key set on first use."""
         if self._table is None:
             dims = self.dims or CatalogDims()
+            if dims.cf is None:
+                dims = CatalogDims(dims.frames, dims.audio, dims.text, DEFAULT_CF_DIM)
             try:
                 self._table = self.db.create_table(self.table_name, schema=row_model(dims), exist_ok=True)
                 if not self._has_primary_key():
@@ -258,11 +267,18 @@ class Catalog:
         where = id_filter(video_ids)
         return self.table.search().where(where).limit(len(video_ids) + 1).to_list()
 
+    def columns(self, names: list[str]) -> list[dict[str, Any]]:
+        """Every row's values of ``names`` only (vector columns are not read unless named)."""
+        if self._table is None and not self._exists():
+            return []
+        n = self.count()
+        return self.table.search().select(names).limit(n).to_arrow().to_pylist() if n else []
+
     def ids(self) -> set[str]:
         """All stored video ids."""
         if self._table is None and not self._exists():
             return set()
-        return set(self.table.to_arrow().column("video_id").to_pylist()) if self.count() else set()
+        return {r["video_id"] for r in self.columns(["video_id"])}
 
     def export_features(self, path: str | Path, views: tuple[str, ...] = ("frames", "audio", "text")) -> int:
         """Write every row's per-modality vectors as a CB2CF feature table (``.npz``).
@@ -283,7 +299,7 @@ class Catalog:
         if self._table is None and not self._exists():
             raise CatalogError(self.uri, "catalog is empty")
         cols = ["video_id", "extractors_json"] + [f"{v}_vector" for v in views] + [f"{v}_present" for v in views]
-        data = self.table.to_arrow().select(cols).to_pylist()
+        data = self.columns(cols)
         if not data:
             raise CatalogError(self.uri, "catalog is empty")
         dims = {"frames": self.dims.frames, "audio": self.dims.audio, "text": self.dims.text}

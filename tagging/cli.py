@@ -14,22 +14,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
+from tagging.cliargs import add_pipeline_args, pipeline_config
 from tagging.errors import TaggingError
 
 logger = logging.getLogger("tagging.cli")
-
-
-def _pipeline_config(args: argparse.Namespace) -> Any:
-    from tagging.pipeline import PipelineConfig
-
-    cfg = PipelineConfig(num_frames=args.num_frames, taxonomy=args.taxonomy, cb2cf_model=args.cb2cf_model, tag_head=args.tag_head)
-    cfg.enrich.speech, cfg.enrich.ocr, cfg.enrich.policy_screen = not args.no_speech, not args.no_ocr, args.policy_screen
-    if args.clip_model:
-        cfg.frames_extractor, cfg.frames_config = "clip", {"model": args.clip_model}
-    cfg.tagger.top_k = args.top_k
-    return cfg
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -47,7 +36,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for f in files:
         caption = args.caption if args.caption is not None else captions.get(f.name)
         items.append({"path": f, "caption": caption, "video_id": args.video_id})
-    pipeline = Pipeline(_pipeline_config(args))
+    pipeline = Pipeline(pipeline_config(args))
     catalog = Catalog(args.db, dims=pipeline.dims())
     load_s = pipeline.warmup()
     if not args.json:
@@ -107,15 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-id", help="catalog id (single file only; default derived from name and content)")
     p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"), help="LanceDB directory")
     p.add_argument("--json", action="store_true", help="print one JSON object per video")
-    p.add_argument("--num-frames", type=int, default=6, help="frames sampled per video")
-    p.add_argument("--top-k", type=int, default=5, help="tags kept per video")
-    p.add_argument("--taxonomy", help="taxonomy JSON file (default: the packaged one)")
-    p.add_argument("--clip-model", help="use CLIP (hub id or local dir) instead of EfficientNet for frames")
-    p.add_argument("--cb2cf-model", default=os.environ.get("TAGGING_CB2CF_MODEL"), help="CB2CF model dir: fill the CF vector")
-    p.add_argument("--tag-head", default=os.environ.get("TAGGING_TAG_HEAD"), help="trained tag head dir (tagging train-tags)")
-    p.add_argument("--no-speech", action="store_true", help="skip speech recognition")
-    p.add_argument("--no-ocr", action="store_true", help="skip on-screen text recognition")
-    p.add_argument("--policy-screen", choices=("off", "on", "auto"), default="off", help="NudeNet explicit-imagery screen")
+    add_pipeline_args(p)
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=cmd_ingest)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -21,8 +20,12 @@ def caption_text(caption: Caption) -> str:
         return ""
     if isinstance(caption, str):
         return caption.strip()
+    if not isinstance(caption, dict):
+        raise TaggingError("caption", f"a caption is a string or an object with title/description/hashtags, not {type(caption).__name__}")
     parts = [str(caption.get("title", "")).strip(), str(caption.get("description", "")).strip()]
     tags = caption.get("hashtags") or []
+    if isinstance(tags, str):
+        tags = tags.split()
     parts.append(" ".join(t if str(t).startswith("#") else f"#{t}" for t in tags))
     return ". ".join(p for p in parts if p)
 
@@ -39,10 +42,10 @@ def default_video_id(path: str | Path) -> str:
     h.update(str(size).encode())
     with open(p, "rb") as fh:
         h.update(fh.read(1 << 20))
-        if size > 2 << 20:
-            fh.seek(-(1 << 20), os.SEEK_END)
+        if size > 1 << 20:
+            fh.seek(max(1 << 20, size - (1 << 20)))
             h.update(fh.read())
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", p.stem).strip("-.")[:80] or "video"
+    stem = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9_.-]+", "-", p.stem)).strip("-._")[:80].strip("-._") or "video"
     return f"{stem}-{h.hexdigest()[:10]}"
 
 

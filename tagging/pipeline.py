@@ -106,6 +106,8 @@ class Pipeline:
                 cfg.tag_head, self.tagger.taxonomy.taxonomy_id, sum(e.dim for e in self.extractors.values()),
                 {m: e.extractor_id for m, e in self.extractors.items()}, cfg.fused_weights,
             ))
+        if hasattr(self.frames, "embed_texts"):
+            self.tagger.clip_extractor = self.frames  # zero-shot against the same CLIP model
         self.enricher = Enricher(cfg.enrich)
         self._cb2cf: Any = None
 
@@ -117,7 +119,7 @@ class Pipeline:
     def dims(self, cf_dim: int | None = None) -> CatalogDims:
         """Vector sizes the catalog needs for this pipeline."""
         model = self.cb2cf
-        cf = cf_dim or (model.cf_dim if model is not None else CatalogDims().cf)
+        cf = cf_dim or (model.cf_dim if model is not None else None)  # None: whatever the table has
         return CatalogDims(frames=self.frames.dim, audio=self.audio.dim, text=self.text.dim, cf=cf)
 
     @property

@@ -135,6 +135,7 @@ class Tagger:
         self._cat_emb: list[np.ndarray] | None = None
         self._bridge: np.ndarray | None = None
         self._clip_emb: dict[str, np.ndarray] = {}
+        self.clip_extractor: Any = None  # the pipeline's CLIP frame extractor, when frames come from CLIP
         self._keywords = [
             [re.compile(rf"(?<![a-z0-9]){re.escape(k)}(?![a-z0-9])") for k in sorted(c.keywords())] for c in self.taxonomy.categories
         ]
@@ -259,7 +260,7 @@ class Tagger:
         """Score categories zero-shot with CLIP: softmax over category prompt similarities."""
         key = frames.extractor_id
         if key not in self._clip_emb:
-            clip = get_extractor(clip_name)
+            clip = self.clip_extractor or get_extractor(clip_name)
             texts = [c.texts() for c in self.taxonomy.categories]
             self._clip_emb[key] = np.stack([clip.embed_texts(group).mean(axis=0) for group in texts])
         cat = self._clip_emb[key]

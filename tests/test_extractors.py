@@ -113,3 +113,17 @@ def test_missing_dependency_message(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with pytest.raises(MissingDependency, match="pip install not-a-real-pkg"):
         require("not_a_real_module_xyz", "not-a-real-pkg")
+
+
+def test_pipeline_with_clip_scores_tags_with_the_same_clip(tiny_clip_dir: Path, clips: dict[str, Path], tmp_path: Path) -> None:
+    """--clip-model: frames, zero-shot tags and the catalog all use the configured CLIP, offline."""
+    from tagging.catalog import Catalog
+    from tagging.pipeline import Pipeline, PipelineConfig
+
+    p = Pipeline(PipelineConfig(frames_extractor="clip", frames_config={"model": str(tiny_clip_dir)}))
+    r = p.analyze(clips["good"])
+    assert r.features["frames"].vector.shape == (16,)
+    assert r.tags and "clip_similarity" in r.tags[0].evidence["visual"]
+    cat = Catalog(tmp_path / "db", dims=p.dims())
+    p.ingest([clips["good"]], cat)
+    assert cat.dims.frames == 16 and cat.count() == 1

@@ -112,3 +112,28 @@ def test_caption_text() -> None:
 
 def test_media_error_hierarchy() -> None:
     assert issubclass(CorruptMedia, MediaError) and issubclass(VideoOpenFailure, MediaError)
+
+
+def test_awkward_file_names_get_valid_ids(clips: dict[str, Path], tmp_path: Path) -> None:
+    from tagging.catalog import validate_video_id
+
+    for name in ["_intro.mp4", "clip..final.mp4", "..x.mp4", "ünïcode name!.mp4", "-.mp4"]:
+        f = tmp_path / name
+        f.write_bytes(clips["good"].read_bytes())
+        validate_video_id(default_video_id(f))
+
+
+def test_bad_caption_is_a_typed_error_for_that_item(pipeline: Pipeline, clips: dict[str, Path], tmp_path: Path) -> None:
+    report = pipeline.ingest([{"path": clips["good"], "caption": ["not", "a", "caption"]}, clips["good2"]], tmp_path / "db")
+    assert len(report.results) == 1 and report.failures[0].error_class == "TaggingError"
+    assert caption_text({"title": "T", "hashtags": "dance fun"}) == "T. #dance #fun"
+
+
+def test_catalog_with_cf_vectors_accepts_a_pipeline_without_a_model(pipeline: Pipeline, clips: dict[str, Path], tmp_path: Path) -> None:
+    from tagging.catalog import CatalogDims
+
+    d = pipeline.dims()
+    Catalog(tmp_path / "db", dims=CatalogDims(d.frames, d.audio, d.text, cf=32)).table  # noqa: B018 - made with a 32-d model
+    cat = Catalog(tmp_path / "db", dims=pipeline.dims())  # no CB2CF model: CF size is the table's
+    pipeline.ingest([clips["good"]], cat)
+    assert cat.count() == 1 and cat.dims.cf == 32

@@ -69,6 +69,18 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     t.join(30)
 
 
+def test_upload_without_id_is_idempotent(server) -> None:
+    client, root, _ = server
+    ids = []
+    for _ in range(2):
+        with open(root / "clip.mp4", "rb") as fh:
+            r = client.post("/videos", files={"file": ("My Clip.mp4", fh, "video/mp4")})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["video_id"])
+        assert r.json()["source_uri"] == "upload://My-Clip.mp4"
+    assert ids[0] == ids[1] and ids[0].startswith("My-Clip-")  # same bytes + name -> same row
+
+
 def test_ops_endpoints(server) -> None:
     client, _, _ = server
     assert client.get("/healthz").json() == {"status": "ok"}

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from tagging.catalog import Catalog
-from tagging.errors import TaggingError
+from tagging.errors import CatalogError, TaggingError
 from tagging.serving.isolation import DecodePool, DecodeSettings
 from tagging.serving.sources import FailureLog, Item, catalog_state, read_source, resolve_id
 from tagging.serving.writer import BatchWriter, WriterConfig
@@ -157,28 +157,38 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     logger.info("backfill plan: %d full, %d CF-only, %d done, %d known failures",
                 len(full), len(cf_only), report.done, report.skipped_failed)
     bar = _progress(len(full) + len(cf_only), cfg.show_progress)
-    succeeded: list[str] = []
+    written: list[tuple[Item, Future]] = []
     with BatchWriter(catalog, WriterConfig(max_rows=cfg.batch_rows, max_delay_ms=5000)) as writer:
         if cf_only:
             report.cf_updated = update_cf(catalog, pipeline, cf_only, writer, bar)
         outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else _local_outcomes(full, cfg, pipeline)
         for item, row, err in outcomes:
             if err is None:
-                writer.submit(row)
-                report.processed += 1
-                succeeded.append(item.uri)
+                written.append((item, writer.submit(row)))
             else:
-                report.failed += 1
-                report.failures[err.error_class] += 1
-                failures.record(item.uri, item.video_id, err.error_class, err.reason)
-                logger.info("failed: %s", err)
+                _record_failure(report, failures, item, err)
             bar.update(1)
         writer.flush()
     bar.close()
+    succeeded = []
+    for item, fut in written:  # a row counts only once its batch is committed
+        err = fut.exception()
+        if err is None:
+            report.processed += 1
+            succeeded.append(item.uri)
+        else:
+            _record_failure(report, failures, item, err if isinstance(err, TaggingError) else CatalogError(cfg.db, str(err)))
     failures.clear(succeeded)
     report.seconds = time.perf_counter() - t0
     logger.info("backfill: %s", report.summary())
     return report
+
+
+def _record_failure(report: BackfillReport, failures: FailureLog, item: Item, err: TaggingError) -> None:
+    report.failed += 1
+    report.failures[err.error_class] += 1
+    failures.record(item.uri, item.video_id, err.error_class, err.reason)
+    logger.info("failed: %s", err)
 
 
 def _progress(total: int, show: bool) -> Any:

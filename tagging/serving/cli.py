@@ -18,21 +18,13 @@ import os
 import sys
 from typing import Any
 
-
-def _pipeline_config(args: argparse.Namespace) -> Any:
-    from tagging.pipeline import PipelineConfig
-
-    cfg = PipelineConfig(cb2cf_model=args.cb2cf_model)
-    if args.num_frames:
-        cfg.num_frames = args.num_frames
-    return cfg
+from tagging.cliargs import add_pipeline_args, pipeline_config
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"), help="LanceDB directory of the catalog")
     p.add_argument("--table", default="videos", help="catalog table")
-    p.add_argument("--cb2cf-model", default=os.environ.get("TAGGING_CB2CF_MODEL"), help="CB2CF model dir: fill the CF vector")
-    p.add_argument("--num-frames", type=int, default=None, help="frames sampled per video")
+    add_pipeline_args(p)
     p.add_argument("--decode-timeout", type=float, default=120.0, help="seconds one decode may take")
     p.add_argument("--decode-memory-mb", type=int, default=4096, help="address-space limit of a decode process")
 
@@ -43,7 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tagging.serving.hook import HookConfig
     from tagging.serving.server import ServerConfig, serve
 
-    hook = HookConfig(db=args.db, table=args.table, pipeline=_pipeline_config(args), decode_workers=args.workers,
+    hook = HookConfig(db=args.db, table=args.table, pipeline=pipeline_config(args), decode_workers=args.workers,
                       decode_timeout_s=args.decode_timeout, decode_memory_mb=args.decode_memory_mb, space=args.space,
                       audience=AudienceConfig(k=args.audience_k, exploration=args.exploration),
                       maintenance_interval_s=args.maintenance_interval or None)
@@ -60,7 +52,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     if args.verbose:
         logging.getLogger("tagging").setLevel(logging.INFO)
-    cfg = BackfillConfig(db=args.db, table=args.table, pipeline=_pipeline_config(args), engine=args.engine,
+    cfg = BackfillConfig(db=args.db, table=args.table, pipeline=pipeline_config(args), engine=args.engine,
                          workers=args.workers, decode_timeout_s=args.decode_timeout,
                          decode_memory_mb=args.decode_memory_mb, batch_rows=args.batch_rows,
                          retry_failures=args.retry_failures, source_table=args.source_table,

@@ -209,7 +209,8 @@ class UploadHook:
 
     # ---------------------------------------------------------------- the hook
     def __call__(self, source: str | Path, video_id: str | None = None, caption: Caption = None,
-                 metadata: dict[str, Any] | None = None, with_audience: bool = True) -> dict[str, Any]:
+                 metadata: dict[str, Any] | None = None, with_audience: bool = True,
+                 source_uri: str | None = None) -> dict[str, Any]:
         """Ingest one video and return its row.
 
         Args:
@@ -218,6 +219,8 @@ class UploadHook:
             caption: Caption string or ``{"title", "description", "hashtags"}``.
             metadata: Free-form metadata stored with the row.
             with_audience: Add ``"audience"`` (needs a CF space and a CB2CF model).
+            source_uri: What the row records as its source (default: the resolved path),
+                e.g. ``upload://name.mp4`` for a file that only lived in a temp folder.
 
         Returns:
             The committed row as JSON types (tags, review flags, cf_vector, ...) plus
@@ -241,6 +244,8 @@ class UploadHook:
         with self._models:
             result = self.pipeline.analyze_media(media, vid, caption, metadata, timings)
         row = result.to_row()
+        if source_uri:
+            row["source_uri"] = source_uri
         t = time.perf_counter()
         self.writer.write(row)
         timings["write"] = time.perf_counter() - t

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import shutil
 import tempfile
 import threading
 import time
@@ -217,20 +219,19 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
         """Upload a video; returns its row (tags, review, CF vector, audience)."""
         require_ready()
         meta = _json_object(metadata)
-        suffix = Path(file.filename or "upload.mp4").suffix[:10] or ".mp4"
-        with tempfile.NamedTemporaryFile(dir=upload_dir, suffix=suffix, delete=False) as out:
-            dest = Path(out.name)
-            try:
-                n = _copy_limited(file.file, out, cfg.max_upload_bytes)
-            except LimitExceeded:
-                dest.unlink(missing_ok=True)
-                raise
+        # Keep the client's file name (sanitised) so the default id is name + content hash:
+        # the same upload twice gets the same id.
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(file.filename or "upload.mp4").name).strip("-.")[:120] or "upload.mp4"
+        folder = Path(tempfile.mkdtemp(dir=upload_dir))
+        dest = folder / name
         try:
+            with open(dest, "wb") as out:
+                n = _copy_limited(file.file, out, cfg.max_upload_bytes)
             if n == 0:
                 raise MediaError(file.filename or "upload", "uploaded file is empty")
-            return hook(dest, video_id, caption, meta)
+            return hook(dest, video_id, caption, meta, source_uri=f"upload://{name}")
         finally:
-            dest.unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
     @app.post("/videos/by-path", status_code=201, tags=["videos"])
     def by_path(body: ByPath = Body(...)) -> dict[str, Any]:

@@ -114,10 +114,11 @@ def _from_lancedb(db: Path, table: str) -> list[Item]:
 
     try:
         t = lancedb.connect(str(db)).open_table(table)
-        data = t.to_arrow().select(["video_id", "source_uri", "caption"]).to_pylist()
+        cols = ["video_id", "source_uri", "caption", "metadata_json"]
+        data = t.search().select(cols).limit(t.count_rows()).to_arrow().to_pylist() if t.count_rows() else []
     except Exception as exc:
         raise SourceError(str(db), f"cannot read LanceDB table {table!r}: {exc}") from exc
-    return [Item(r["source_uri"], r["video_id"], r["caption"] or None) for r in data]
+    return [Item(r["source_uri"], r["video_id"], r["caption"] or None, json.loads(r["metadata_json"] or "{}")) for r in data]
 
 
 def resolve_id(item: Item) -> str:
@@ -141,7 +142,7 @@ def catalog_state(catalog: Catalog) -> dict[str, tuple[dict[str, str], str | Non
     if catalog.count() == 0:
         return {}
     catalog.table.checkout_latest()
-    data = catalog.table.to_arrow().select(["video_id", "extractors_json", "cf_model_version"]).to_pylist()
+    data = catalog.columns(["video_id", "extractors_json", "cf_model_version"])
     return {r["video_id"]: (json.loads(r["extractors_json"] or "{}"), r["cf_model_version"]) for r in data}
 
 

@@ -116,6 +116,15 @@ class Pipeline:
         """The extractor of each modality."""
         return {"frames": self.frames, "audio": self.audio, "text": self.text}
 
+    @property
+    def versions(self) -> dict[str, str]:
+        """What a row's vectors and tags depend on: extractor ids, taxonomy id, tag head (stored per row)."""
+        out = {m: e.extractor_id for m, e in self.extractors.items()}
+        out["taxonomy"] = self.tagger.taxonomy.taxonomy_id
+        if self.config.tag_head:
+            out["tag_head"] = str(Path(self.config.tag_head).resolve())
+        return out
+
     def dims(self, cf_dim: int | None = None) -> CatalogDims:
         """Vector sizes the catalog needs for this pipeline."""
         model = self.cb2cf
@@ -255,7 +264,7 @@ class Pipeline:
             tags=tags,
             timings=timings,
             errors=errors,
-            extractors={m: e.extractor_id for m, e in self.extractors.items()},
+            extractors=self.versions,
             taxonomy_id=self.tagger.taxonomy.taxonomy_id,
             enrichment=enrichment,
         )

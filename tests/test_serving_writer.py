@@ -109,3 +109,19 @@ def test_failed_batch_fails_its_rows_only(tmp_path: Path) -> None:
             writer.write({**good, "video_id": "../etc"}, timeout=30)
         assert writer.write(good, timeout=30) == "ok1"
     assert _ids(catalog) == ["ok1"]
+
+
+def test_one_bad_row_does_not_fail_its_batch(tmp_path: Path) -> None:
+    from tagging.errors import CatalogError
+
+    catalog = Catalog(str(tmp_path / "db"), dims=FAKE_DIMS)
+    src = tmp_path / "x.mp4"
+    src.write_bytes(b"\0")
+    good = FakePipeline().analyze_media(fake_decode(str(src), _settings()), "ok1").to_row()
+    bad = {**good, "video_id": "bad1", "text_vector": [0.0]}  # wrong size: refused by the catalog
+    with BatchWriter(catalog, WriterConfig(max_rows=8, max_delay_ms=60_000)) as writer:
+        futures = [writer.submit(good), writer.submit(bad), writer.submit({**good, "video_id": "ok2"})]
+        writer.flush()
+    assert futures[0].result() == "ok1" and futures[2].result() == "ok2"
+    assert isinstance(futures[1].exception(), CatalogError)
+    assert _ids(catalog) == ["ok1", "ok2"]

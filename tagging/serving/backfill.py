@@ -151,7 +151,7 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     catalog = Catalog(cfg.db, cfg.table, dims=pipeline.dims())
     catalog.table  # noqa: B018 - create before workers start
     failures = FailureLog(cfg.db)
-    extractors = {m: e.extractor_id for m, e in pipeline.extractors.items()}
+    extractors = getattr(pipeline, "versions", None) or {m: e.extractor_id for m, e in pipeline.extractors.items()}
     cf_version = pipeline.cb2cf.version if pipeline.cb2cf is not None else None
     full, cf_only, report = plan(items, catalog, failures, extractors, cf_version, cfg.retry_failures)
     logger.info("backfill plan: %d full, %d CF-only, %d done, %d known failures",

@@ -192,9 +192,9 @@ class DecodePool:
             DecoderCrash: The child died or ran out of memory.
             MediaError: Any typed media error of the decode itself.
         """
-        if self._closed:
-            raise RuntimeError("DecodePool is closed")
         path = str(path)
+        if self._closed:
+            raise DecoderCrash(path, "the decode pool is closed")
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
         w = self._idle.get()
         try:

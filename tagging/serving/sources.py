@@ -128,8 +128,10 @@ def resolve_id(item: Item) -> str:
         TaggingError: The file cannot be read to derive an id.
     """
     if item.video_id is None:
+        from tagging.serving.hook import resolve_source  # file:// URIs are percent-decoded there
+
         try:
-            item.video_id = default_video_id(item.uri.removeprefix("file://"))
+            item.video_id = default_video_id(resolve_source(item.uri))
         except OSError as exc:
             from tagging.errors import MediaNotFound
 

@@ -180,11 +180,15 @@ class BatchWriter:
     def _commit(self, batch: list[tuple[dict[str, Any], Future]]) -> None:
         try:
             locked_upsert(self.catalog, [r for r, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - every waiter gets the error
-            logger.error("commit of %d rows failed: %s", len(batch), exc)
+        except Exception as exc:  # noqa: BLE001 - every waiter gets an answer
+            if len(batch) > 1:  # one bad row must not fail its neighbours: retry them one by one
+                logger.warning("commit of %d rows failed (%s); retrying row by row", len(batch), exc)
+                for item in batch:
+                    self._commit([item])
+                return
+            logger.error("commit of %s failed: %s", batch[0][0].get("video_id"), exc)
             err = exc if isinstance(exc, CatalogError) else CatalogError(self.catalog.uri, str(exc))
-            for _, f in batch:
-                f.set_exception(err)
+            batch[0][1].set_exception(err)
             return
         self.commits += 1
         self.rows_written += len(batch)

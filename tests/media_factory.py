@@ -23,7 +23,7 @@ wheels; ``.wav`` files use pcm_s16le.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -201,18 +201,23 @@ def make_video(
         if rotation % 360:
             video.set_display_rotation(-rotation)
         audio = _add_audio_stream(container, "aac", sample_rate, channels) if with_audio else None
-        for i in range(n_frames):
-            pic = np.ascontiguousarray(np.rot90(upright_picture(i, size, pattern), k=(rotation // 90) % 4))
-            frame = av.VideoFrame.from_ndarray(pic, format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
+        pics = (np.rot90(upright_picture(i, size, pattern), k=(rotation // 90) % 4) for i in range(n_frames))
+        _encode_frames(container, video, pics, fps)
         if audio is not None:
             _encode_audio(container, audio, audio_signal(seconds, sample_rate, audio_kind), sample_rate, channels)
     return path
+
+
+def _encode_frames(container: av.container.OutputContainer, video: av.VideoStream, pics: Iterable[np.ndarray], fps: int) -> None:
+    """Encode RGB pictures at a constant frame rate (pts = index) and flush the encoder."""
+    for i, pic in enumerate(pics):
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pic), format="rgb24")
+        frame.pts = i
+        frame.time_base = Fraction(1, fps)
+        for packet in video.encode(frame):
+            container.mux(packet)
+    for packet in video.encode(None):
+        container.mux(packet)
 
 
 def make_video_only(path: str | os.PathLike, **kwargs) -> Path:
@@ -349,14 +354,7 @@ def make_clip(
         video.pix_fmt = "yuv420p"
         video.options = {"preset": "ultrafast", "crf": "18"}
         stream = _add_audio_stream(container, "aac", sample_rate, 1) if audio is not None else None
-        for i, pic in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pic), format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
+        _encode_frames(container, video, frames, fps)
         if stream is not None:
             _encode_audio(container, stream, np.asarray(audio, np.float32), sample_rate, 1)
     return path

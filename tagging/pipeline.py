@@ -213,10 +213,10 @@ class Pipeline:
         cfg = self.config
         timings = {} if timings is None else timings
         t = time.perf_counter()
-        probe(path, cfg.limits)
+        info = probe(path, cfg.limits)
         timings["probe"] = time.perf_counter() - t
         t = time.perf_counter()
-        media = decode(path, cfg.limits, cfg.num_frames, cfg.max_side, cfg.sample_rate)
+        media = decode(path, cfg.limits, cfg.num_frames, cfg.max_side, cfg.sample_rate, info=info)
         timings["decode"] = time.perf_counter() - t
         return media
 

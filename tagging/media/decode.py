@@ -364,6 +364,7 @@ def decode(
     num_frames: int = 8,
     max_side: int = 320,
     sample_rate: int = 16000,
+    info: MediaInfo | None = None,
 ) -> DecodedMedia:
     """Probe a file, then decode sampled frames and the audio track.
 
@@ -375,6 +376,7 @@ def decode(
     Args:
         path: The media file.
         limits: Limits checked by the probe before decoding.
+        info: The file's probe result when the caller already has it (the probe is then skipped).
         num_frames: Number of frames to sample.
         max_side: Longest side of the frames.
         sample_rate: Audio sample rate.
@@ -389,7 +391,7 @@ def decode(
         LimitExceeded: The file is over ``limits``.
         CorruptMedia: Neither video nor audio could be decoded.
     """
-    info = probe(path, limits)
+    info = info if info is not None else probe(path, limits)
     result = DecodedMedia(info=info, sample_rate=sample_rate)
     if info.has_video:
         try:

@@ -52,3 +52,31 @@ def test_hook_turns_a_hang_into_a_typed_error_for_that_video_only(faulty: dict[s
             hook(tmp_path / "missing.mp4", "v-missing")
         assert hook(faulty["good"], "v-good2")["video_id"] == "v-good2"
         assert hook.get("v-hang") is None and hook.get("v-good2") is not None
+
+
+def test_a_caller_waiting_for_a_worker_gets_a_typed_error_when_the_pool_closes(faulty: dict[str, Path]) -> None:
+    import threading
+
+    pool = DecodePool(workers=1, timeout_s=60, decode_fn=fault_decode)
+    errors: dict[str, BaseException] = {}
+
+    def call(name: str) -> None:
+        try:
+            pool.decode(faulty[name])
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertions
+            errors[name] = exc
+
+    busy = threading.Thread(target=call, args=("hang",))
+    busy.start()
+    while pool._idle.qsize():  # the one worker is taken by the hanging file
+        threading.Event().wait(0.05)
+    waiting = threading.Thread(target=call, args=("good",))
+    waiting.start()
+    threading.Event().wait(0.3)
+    pool.close()
+    waiting.join(5)
+    busy.join(5)
+    assert not waiting.is_alive() and not busy.is_alive()
+    assert isinstance(errors["good"], DecoderCrash) and "closed" in str(errors["good"])
+    assert str(faulty["good"]) in str(errors["good"])
+    assert isinstance(errors["hang"], DecoderCrash)

@@ -177,6 +177,17 @@ class DecodePool:
         if not self._closed:
             self._add()
 
+    def _take(self, path: str) -> _Worker:
+        """Wait for an idle worker; a caller still waiting when the pool closes gets a typed error."""
+        while not self._closed:
+            try:
+                w = self._idle.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if not self._closed:
+                return w
+        raise DecoderCrash(path, "the decode pool is closed")
+
     def decode(self, path: str | Path, timeout_s: float | None = None) -> DecodedMedia:
         """Decode one file in a child process.
 
@@ -193,10 +204,8 @@ class DecodePool:
             MediaError: Any typed media error of the decode itself.
         """
         path = str(path)
-        if self._closed:
-            raise DecoderCrash(path, "the decode pool is closed")
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
-        w = self._idle.get()
+        w = self._take(path)
         try:
             w.wait_ready(self.start_timeout_s)
         except RuntimeError as exc:

@@ -25,17 +25,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
-from cb2cf.features import select_rows
-from cb2cf.interactions import to_matrix
+from cb2cf.features import ViewSpec, select_rows
+from cb2cf.interactions import Interactions, to_matrix
 from cb2cf.metrics import rank_metrics
 from cb2cf.movielens import concat_views, load_movielens, movie_views
-from cb2cf.space import SpaceConfig, train_space
+from cb2cf.space import CFSpace, SpaceConfig, train_space
 from cb2cf.train import ItemSet, TrainConfig, train_cb2cf
 
 logger = logging.getLogger("cb2cf")
@@ -62,15 +63,49 @@ def _knn_scores(R_warm: sp.csr_matrix, Xw: np.ndarray, Xc: np.ndarray, k: int) -
     return np.asarray(R_warm @ S.T)  # (n_users, n_cold)
 
 
-def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, factors: int = 64,
-                  train_config: TrainConfig | None = None, cache_dir: str | Path | None = None,
-                  show_progress: bool = False, dump: dict | None = None) -> dict:
-    """Run the full protocol and return the results dict (table rows + metadata + model).
+@dataclass
+class Split:
+    """Everything the benchmark's methods see: the seeded split, the warm CF space and the views."""
+
+    users: np.ndarray
+    warm_items: np.ndarray
+    cold_val: np.ndarray
+    cold_test: np.ndarray
+    warm_train: Interactions  # users x warm items, binary
+    R_val: sp.csr_matrix  # users x cold validation items
+    R_test: sp.csr_matrix  # users x cold test items
+    space: CFSpace
+    feats: dict[str, np.ndarray]  # rows: warm items, then cold validation, then cold test
+    masks: dict[str, np.ndarray]
+    specs: list[ViewSpec]
+    oracle_interactions: pd.DataFrame  # warm-train + every cold interaction (for the ceiling)
+    space_config: SpaceConfig
+    report: dict
+    warm_metrics: dict
+    seconds: dict[str, float]
+
+    @property
+    def rows(self) -> dict[str, np.ndarray]:
+        """Row indices of the feature matrices for ``warm``, ``val`` and ``test`` items."""
+        nw, nv = len(self.warm_items), len(self.cold_val)
+        return {"warm": np.arange(nw), "val": np.arange(nw, nw + nv),
+                "test": np.arange(nw + nv, nw + nv + len(self.cold_test))}
+
+    def item_set(self, part: str) -> ItemSet:
+        """The :class:`ItemSet` of ``warm``, ``val`` or ``test`` items (features, masks, interactions)."""
+        ids = {"warm": self.warm_items, "val": self.cold_val, "test": self.cold_test}[part]
+        R = {"warm": self.warm_train.matrix, "val": self.R_val, "test": self.R_test}[part]
+        f, m = select_rows(self.feats, self.masks, self.rows[part])
+        return ItemSet(ids, f, m, R)
+
+
+def prepare_split(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, factors: int = 64,
+                  cache_dir: str | Path | None = None) -> Split:
+    """Steps 1-4 of the protocol: read, split, train the warm ALS space, build the views.
 
     Raises:
         ContentError, InteractionLogError: Malformed dataset.
     """
-    t_start = time.time()
     ratings, movies, tags, report = load_movielens(dataset)
     rng = np.random.default_rng(seed)
     items = np.array(sorted(ratings["item_id"].unique()))
@@ -94,20 +129,36 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
         df = ratings.loc[ratings["item_id"].isin(set(items_)) & ratings["user_id"].isin(set(users))]
         return to_matrix(df, users, items_, binary=True).matrix
 
-    R_test, R_val = truth(cold_test), truth(cold_val)
     # warm sanity: ALS on warm-val interactions, seen items excluded
     wv = warm_val.loc[warm_val["user_id"].isin(set(users)) & warm_val["item_id"].isin(set(warm_items))]
     S_w = space.user_vectors @ space.item_vectors.T
     S_w[inter.matrix.nonzero()] = -np.inf
     warm_metrics = rank_metrics(S_w, to_matrix(wv, users, warm_items, binary=True).matrix)
-
     t0 = time.time()
-    all_ids = np.concatenate([warm_items, cold_val, cold_test])
-    feats, masks, specs = movie_views(movies, tags, all_ids, cache_dir)
+    feats, masks, specs = movie_views(movies, tags, np.concatenate([warm_items, cold_val, cold_test]), cache_dir)
     t_feat = time.time() - t0
-    nw, nv = len(warm_items), len(cold_val)
-    sl = {"warm": np.arange(nw), "val": np.arange(nw, nw + nv), "test": np.arange(nw + nv, len(all_ids))}
-    Xc = concat_views(feats, masks)
+    full = ratings.loc[ratings["item_id"].isin(set(warm_items) | set(cold))]
+    full = full.loc[~full.index.isin(warm_val.index) & full["user_id"].isin(set(users))]
+    return Split(users, warm_items, cold_val, cold_test, inter, truth(cold_val).tocsr(), truth(cold_test).tocsr(),
+                 space, feats, masks, specs, full, scfg, report, warm_metrics,
+                 {"space": t_space, "features": t_feat})
+
+
+def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, factors: int = 64,
+                  train_config: TrainConfig | None = None, cache_dir: str | Path | None = None,
+                  show_progress: bool = False) -> dict:
+    """Run the full protocol and return the results dict (table rows + metadata + model).
+
+    Raises:
+        ContentError, InteractionLogError: Malformed dataset.
+    """
+    t_start = time.time()
+    split = prepare_split(dataset, seed, cold_frac, factors, cache_dir)
+    rng = np.random.default_rng([seed, 1])
+    sl = split.rows
+    nw, nv = len(split.warm_items), len(split.cold_val)
+    R_test, R_val, inter, space = split.R_test, split.R_val, split.warm_train, split.space
+    Xc = concat_views(split.feats, split.masks)
     U = space.user_vectors
     results: dict[str, dict] = {}
     timings: dict[str, float] = {}
@@ -140,25 +191,17 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
     timings["ridge"] = time.time() - t0
 
     tcfg = train_config or TrainConfig(name="cb2cf-ml-latest-small", seed=seed)
-    fw, mw = select_rows(feats, masks, sl["warm"])
-    fv, mv = select_rows(feats, masks, sl["val"])
-    ft, mt = select_rows(feats, masks, sl["test"])
-    if dump is not None:  # development hook: everything CB2CF training sees
-        dump.update(warm=ItemSet(warm_items, fw, mw, inter.matrix), val=ItemSet(cold_val, fv, mv, R_val),
-                    test=ItemSet(cold_test, ft, mt, R_test), space=space, specs=specs)
-    model, hist = train_cb2cf(ItemSet(warm_items, fw, mw, inter.matrix), space, tcfg,
-                              ItemSet(cold_val, fv, mv, R_val), specs, show_progress)
+    test = split.item_set("test")
+    model, hist = train_cb2cf(split.item_set("warm"), space, tcfg, split.item_set("val"), split.specs, show_progress)
     timings["cb2cf"] = hist["seconds"]
-    P = model.predict(ft, mt)
+    P = model.predict(test.features, test.masks)
     score("CB2CF", U @ P.T, {"best_epoch": hist["best_epoch"], "train_seconds": round(hist["seconds"], 1)})
 
     t0 = time.time()
-    full = ratings.loc[ratings["item_id"].isin(set(warm_items) | set(cold))]
-    full = full.loc[~full.index.isin(warm_val.index)]
-    full = full.loc[full["user_id"].isin(set(users))]
-    oracle = train_space(to_matrix(full, users, None, binary=True), scfg, space_id="ml-oracle-als")
-    O = oracle.item_vectors[[oracle.item_index(i) for i in cold_test]]
-    score("warm oracle (ceiling)", oracle.user_vectors @ O.T)
+    oracle = train_space(to_matrix(split.oracle_interactions, split.users, None, binary=True), split.space_config,
+                         space_id="ml-oracle-als")
+    cold_vectors = oracle.item_vectors[[oracle.item_index(i) for i in split.cold_test]]
+    score("warm oracle (ceiling)", oracle.user_vectors @ cold_vectors.T)
     timings["oracle"] = time.time() - t0
 
     base = max(results["ridge"]["recall@20"], results["content kNN"]["recall@20"])
@@ -168,19 +211,19 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
     return {
         "protocol": __doc__.strip().split("\n\n", 1)[1],
         "dataset": str(dataset), "seed": seed,
-        "split": {"items": int(len(items)), "warm_items": int(nw), "cold_val_items": int(nv),
-                  "cold_test_items": int(len(cold_test)), "users": int(len(users)),
+        "split": {"items": int(nw + nv + len(split.cold_test)), "warm_items": int(nw), "cold_val_items": int(nv),
+                  "cold_test_items": int(len(split.cold_test)), "users": int(len(split.users)),
                   "warm_train_interactions": int(inter.matrix.nnz), "test_interactions": int(R_test.nnz),
                   "test_users": results["CB2CF"]["users"]},
-        "data_report": report,
-        "space": {"config": asdict(scfg), "warm_val": warm_metrics, "ref": space.ref},
-        "views": [asdict(s) for s in specs],
+        "data_report": split.report,
+        "space": {"config": asdict(split.space_config), "warm_val": split.warm_metrics, "ref": space.ref},
+        "views": [asdict(s) for s in split.specs],
         "results": results,
         "ratios": {"cb2cf_over_best_content_baseline_recall@20": cb / base if base else None,
                    "cb2cf_fraction_of_oracle_recall@20": cb / orc if orc else None,
                    "ridge_fraction_of_oracle_recall@20": results["ridge"]["recall@20"] / orc if orc else None},
-        "seconds": {"total": round(time.time() - t_start, 1), "space": round(t_space, 1),
-                    "features": round(t_feat, 1)} | {k: round(v, 1) for k, v in timings.items()},
+        "seconds": {"total": round(time.time() - t_start, 1)} | {k: round(v, 1) for k, v in split.seconds.items()}
+                   | {k: round(v, 1) for k, v in timings.items()},
         "train_config": asdict(tcfg),
         "_model": model,
         "_space": space,

@@ -9,6 +9,8 @@ Protocol (seeded by ``seed``):
 4. Every method scores the cold *test* items for each user of the space with >= 1
    cold-test interaction; items are ranked among the cold test items only.
    Metrics: Recall@10/20, NDCG@10/20, Precision@20 (see :mod:`cb2cf.metrics`).
+   Audience (the other direction, seeding): for every cold test item with >= 1 user,
+   all users of the space are ranked by the same scores; Recall@20/50, NDCG@20/50.
 5. Cold *validation* items are used for model selection only: ridge alpha, kNN
    neighbourhood size, CB2CF early stopping.
 
@@ -17,7 +19,7 @@ leaky reference: no cold-start method can know them); content kNN (a cold item's
 for a user = sum of its cosine similarity to the user's warm-train items among its k
 nearest warm items); ridge (content -> CF vector, scored with the user vectors);
 CB2CF; warm oracle (ALS trained on warm-train + all cold interactions; its own user and
-item vectors: the ceiling).
+item vectors: the ceiling). The audience table adds most active users (warm-train counts).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from cb2cf.train import ItemSet, TrainConfig, train_cb2cf
 logger = logging.getLogger("cb2cf")
 
 METRIC_KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "precision@20")
+AUDIENCE_KS = (20, 50)
+AUDIENCE_KEYS = ("recall@20", "recall@50", "ndcg@20", "ndcg@50")
 
 
 def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> np.ndarray:
@@ -163,12 +167,19 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
     results: dict[str, dict] = {}
     timings: dict[str, float] = {}
 
-    def score(name: str, S_test: np.ndarray, extra: dict | None = None) -> None:
-        results[name] = rank_metrics(S_test, R_test) | (extra or {})
+    audience: dict[str, dict] = {}
+
+    def score(name: str, S_test: np.ndarray, extra: dict | None = None, items: bool = True) -> None:
+        if items:
+            results[name] = rank_metrics(S_test, R_test) | (extra or {})
+        if name != "most popular (test counts, leaky)":  # one score per item: no ranking of users
+            audience[name] = rank_metrics(S_test.T, R_test.T, ks=AUDIENCE_KS, precision_ks=())
 
     score("random", rng.random(R_test.shape))
     pop = np.asarray(R_test.sum(0)).ravel()
     score("most popular (test counts, leaky)", np.tile(pop, (R_test.shape[0], 1)))
+    active = np.asarray(inter.matrix.sum(1), dtype=np.float64)  # (n_users, 1) warm-train counts
+    score("most active users (warm-train counts)", np.tile(active, (1, R_test.shape[1])), items=False)
 
     t0 = time.time()
     best_k, best = 0, -1.0
@@ -207,7 +218,8 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
     base = max(results["ridge"]["recall@20"], results["content kNN"]["recall@20"])
     orc = results["warm oracle (ceiling)"]["recall@20"]
     cb = results["CB2CF"]["recall@20"]
-    model.manifest["metrics"].update({f"test_{k}": results["CB2CF"][k] for k in METRIC_KEYS})
+    model.manifest["metrics"].update({f"test_{k}": results["CB2CF"][k] for k in METRIC_KEYS}
+                                     | {f"test_audience_{k}": audience["CB2CF"][k] for k in AUDIENCE_KEYS})
     return {
         "protocol": __doc__.strip().split("\n\n", 1)[1],
         "dataset": str(dataset), "seed": seed,
@@ -219,9 +231,12 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
         "space": {"config": asdict(split.space_config), "warm_val": split.warm_metrics, "ref": space.ref},
         "views": [asdict(s) for s in split.specs],
         "results": results,
+        "results_audience": audience,
         "ratios": {"cb2cf_over_best_content_baseline_recall@20": cb / base if base else None,
                    "cb2cf_fraction_of_oracle_recall@20": cb / orc if orc else None,
-                   "ridge_fraction_of_oracle_recall@20": results["ridge"]["recall@20"] / orc if orc else None},
+                   "ridge_fraction_of_oracle_recall@20": results["ridge"]["recall@20"] / orc if orc else None,
+                   "cb2cf_over_ridge_audience_recall@50": (audience["CB2CF"]["recall@50"] / audience["ridge"]["recall@50"]
+                                                           if audience["ridge"]["recall@50"] else None)},
         "seconds": {"total": round(time.time() - t_start, 1)} | {k: round(v, 1) for k, v in split.seconds.items()}
                    | {k: round(v, 1) for k, v in timings.items()},
         "train_config": asdict(tcfg),
@@ -241,6 +256,12 @@ def format_table(res: dict) -> str:
     lines.append(f"CB2CF Recall@20 / best content baseline: {ra['cb2cf_over_best_content_baseline_recall@20']:.2f}x; "
                  f"CB2CF / warm oracle: {ra['cb2cf_fraction_of_oracle_recall@20']:.2f}; "
                  f"ridge / warm oracle: {ra['ridge_fraction_of_oracle_recall@20']:.2f}")
+    lines += ["", "Audience (all users ranked for each cold test item: who to seed it to)", "",
+              "| method | " + " | ".join(AUDIENCE_KEYS) + " | items |", "|" + "---|" * (len(AUDIENCE_KEYS) + 2)]
+    for name, r in res["results_audience"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.4f}" for k in AUDIENCE_KEYS) + f" | {r['users']} |")
+    lines.append("")
+    lines.append(f"CB2CF audience Recall@50 / ridge: {ra['cb2cf_over_ridge_audience_recall@50']:.2f}x")
     s = res["seconds"]
     lines.append(f"CB2CF training {s['cb2cf']}s; total run {s['total']}s (features {s['features']}s)")
     return "\n".join(lines)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from cb2cf.errors import ContentError
-from cb2cf.features import Features, Masks, ViewSpec, fingerprint_features, normalize_features
+from cb2cf.features import ViewSpec, fingerprint_features, normalize_features
 from cb2cf.metrics import rank_metrics
 from cb2cf.model import CB2CF, default_device, library_versions
 from cb2cf.space import CFSpace
@@ -51,11 +51,13 @@ class TrainConfig:
     patience: int = 15
     w_cos: float = 0.0  # vector regression comes from the ridge-initialised linear path
     w_mse: float = 0.0
-    w_users: float = 0.0  # lowered cold validation recall on MovieLens
+    w_users: float = 0.25  # each item's users ranked above other users (seeding); 0 lets the audience ranking drift
     w_items: float = 1.0
     logit_scale: float = 10.0
     max_users: int = 8192  # users per batch in the ranking terms (all when fewer)
     eval_k: int = 20
+    audience_k: int = 50
+    select_on: tuple[str, ...] = ()  # validation metrics summed for early stopping; () = recall@eval_k + audience
     seed: int = 0
     num_threads: int = 0  # 0: leave torch's default
     max_seconds: float = 280.0
@@ -98,6 +100,19 @@ def _multi_pos_ce(logits: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     return (-(logp * pos).sum(1)[keep] / n[keep]).mean()
 
 
+def _selection(metrics: dict[str, float], cfg: TrainConfig) -> float:
+    """The early-stopping score: the sum of the validation metrics named in ``cfg.select_on``.
+
+    The default serves both uses of a predicted vector: ranking new items for a user
+    (``recall@eval_k``) and ranking users for a new item (``audience_recall@audience_k``).
+    """
+    names = cfg.select_on or (f"recall@{cfg.eval_k}", f"audience_recall@{cfg.audience_k}")
+    try:
+        return float(sum(metrics[m] for m in names))
+    except KeyError as exc:
+        raise ContentError(f"select_on names unknown metric {exc}; known: {sorted(metrics)}") from None
+
+
 def _ridge_init(model: CB2CF, feats: dict[str, np.ndarray], masks: dict[str, np.ndarray], Y: np.ndarray,
                 alphas: tuple[float, ...], space: CFSpace, val: ItemSet | None) -> None:
     """Set the linear path to the closed-form ridge map and zero the fusion output layer.
@@ -125,12 +140,25 @@ def _ridge_init(model: CB2CF, feats: dict[str, np.ndarray], masks: dict[str, np.
     model.load_state_dict(best[1])
 
 
-def evaluate(model: CB2CF, space_users: np.ndarray, items: ItemSet, k: int = 20) -> dict[str, float]:
-    """Recall/NDCG of ranking ``items`` for each user that interacted with one of them."""
+def evaluate(model: CB2CF, space_users: np.ndarray, items: ItemSet, k: int = 20,
+             audience_k: int = 50) -> dict[str, float]:
+    """How well the predicted vectors rank, both ways.
+
+    Returns:
+        ``recall@k``/``ndcg@k``/...: ``items`` ranked for each user who interacted with one
+        of them (recommendation); ``audience_recall@audience_k``/``audience_ndcg@...``:
+        all users ranked for each item with users (seeding a first audience).
+
+    Raises:
+        ContentError: ``items`` has no interactions.
+    """
     if items.interactions is None:
         raise ContentError("evaluation needs the items' interactions")
     pred = model.predict(items.features, items.masks)
-    return rank_metrics(space_users @ pred.T, items.interactions, ks=(10, k), precision_ks=(k,))
+    S = space_users @ pred.T
+    out = rank_metrics(S, items.interactions, ks=(10, k), precision_ks=(k,))
+    aud = rank_metrics(S.T, sp.csr_matrix(items.interactions).T, ks=(audience_k,), precision_ks=())
+    return out | {f"audience_{m}": v for m, v in aud.items()}
 
 
 def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = None, val: ItemSet | None = None,
@@ -195,9 +223,9 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
     best = {"metric": -1.0, "epoch": -1, "state": None}
     history: list[dict] = []
     if val is not None:  # the starting point (ridge when initialised so) competes too
-        start = evaluate(model, space.user_vectors, val, cfg.eval_k)[f"recall@{cfg.eval_k}"]
-        best = {"metric": start, "epoch": -1, "state": copy.deepcopy(model.state_dict())}
-        history.append({"epoch": -1, f"recall@{cfg.eval_k}": start})
+        rec = evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k)
+        best = {"metric": _selection(rec, cfg), "epoch": -1, "state": copy.deepcopy(model.state_dict()), "rec": rec}
+        history.append({"epoch": -1} | rec)
     epochs = range(cfg.max_epochs)
     if show_progress:
         from tqdm import tqdm
@@ -233,14 +261,14 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
             losses.append(float(loss.detach()))
         rec = {"epoch": epoch, "loss": float(np.mean(losses))}
         if val is not None:
-            rec.update(evaluate(model, space.user_vectors, val, cfg.eval_k))
-            metric = rec[f"recall@{cfg.eval_k}"]
+            rec.update(evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k))
+            metric = _selection(rec, cfg)
         else:
             metric = -rec["loss"]
         history.append(rec)
         logger.debug("epoch %d %s", epoch, rec)
         if metric > best["metric"]:
-            best = {"metric": metric, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            best = {"metric": metric, "epoch": epoch, "state": copy.deepcopy(model.state_dict()), "rec": rec}
         if epoch - best["epoch"] >= cfg.patience or time.time() - t0 > cfg.max_seconds:
             break
     checkpoint = {"model": best["state"], "config": asdict(cfg), "epoch": best["epoch"],
@@ -256,8 +284,8 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
                           "n_items": int(n),
                           "n_interactions": int(train.interactions.nnz) if train.interactions is not None else 0},
         "train_config": checkpoint["config"],
-        "metrics": {"best_epoch": best["epoch"], f"val_recall@{cfg.eval_k}": best["metric"] if val else None,
-                    "train_seconds": round(time.time() - t0, 2)},
+        "metrics": {"best_epoch": best["epoch"], "train_seconds": round(time.time() - t0, 2)}
+        | {f"val_{k}": v for k, v in best.get("rec", {}).items() if k not in ("epoch", "loss", "users")},
         "libraries": library_versions(),
     }
     model.manifest["version"] = f"{cfg.name}@{model.weights_hash()[:12]}"

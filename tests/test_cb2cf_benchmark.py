@@ -68,7 +68,10 @@ def test_benchmark_cli_prints_the_table_and_writes_json(tmp_path: Path, capsys) 
     for m in ("content kNN", "ridge", "CB2CF"):
         assert r[m]["ndcg@10"] > 2 * r["random"]["ndcg@10"], m
     assert r["warm oracle (ceiling)"]["recall@20"] >= r["random"]["recall@20"]
-    assert "CB2CF Recall@20 / best content baseline" in printed
+    assert "CB2CF Recall@20 / best content baseline" in printed and "Audience" in printed
+    aud = res["results_audience"]
+    assert "most active users (warm-train counts)" in aud and "most popular (test counts, leaky)" not in aud
+    assert aud["CB2CF"]["ndcg@20"] > 1.5 * aud["random"]["ndcg@20"] and aud["CB2CF"]["users"] > 0  # 80 users only
     assert (model_dir / "model.safetensors").is_file() and (model_dir / "space" / "space.json").is_file()
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert manifest["metrics"]["test_recall@20"] == r["CB2CF"]["recall@20"]

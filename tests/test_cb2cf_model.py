@@ -57,6 +57,20 @@ def test_recovers_structure_better_than_random(world: dict) -> None:
     assert ours > 1.5 * rnd, (ours, rnd)
 
 
+def test_evaluate_scores_both_directions_and_selection_is_checked(world: dict) -> None:
+    from cb2cf.train import evaluate
+
+    m = evaluate(world["model"], world["space"].user_vectors, world["test"])
+    assert {"recall@20", "ndcg@10", "audience_recall@50", "audience_ndcg@50"} <= set(m)
+    assert m["audience_users"] == len(world["test"].item_ids)  # every synthetic test item has users
+    manifest = world["model"].manifest["metrics"]
+    assert {"val_recall@20", "val_audience_recall@50"} <= set(manifest)
+    items = world["items"]
+    cfg = TrainConfig(**{**world["cfg"].__dict__, "max_epochs": 1, "select_on": ("recall@7",)})
+    with pytest.raises(ContentError, match="recall@7"):
+        train_cb2cf(items(world["warm"]), world["space"], cfg, items(world["val"]), world["specs"])
+
+
 def test_training_is_reproducible(world: dict) -> None:
     items = world["items"]
     cfg = TrainConfig(**{**world["cfg"].__dict__, "max_epochs": 3})

@@ -2,7 +2,9 @@
 
 Protocol (seeded by ``seed``):
 
-1. Every rated movie is an item; ratings are implicit positives (binary).
+1. Every rated movie is an item; ratings are implicit positives (binary). Warm movies
+   whose every rating falls in the warm validation split have no vector in the CF
+   space; they are left out and counted (``warm_items_without_train_interactions``).
 2. 20% of items are held out as *cold*; cold items are split 50/50 into validation and
    test items. Warm interactions are split 90/10 (random) into train and validation.
 3. The CF space is ALS (``implicit``) on the warm-train interactions.
@@ -123,6 +125,9 @@ def prepare_split(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
     warm_train, warm_val = warm_df.loc[wmask], warm_df.loc[~wmask]
     users = np.array(sorted(warm_train["user_id"].unique()))
     warm_items = np.array(sorted(warm_train["item_id"].unique()))
+    # warm movies whose every rating fell in warm validation get no vector in the space: counted, left out
+    report = dict(report, rated_items=int(len(items)),
+                  warm_items_without_train_interactions=int(len(items) - n_cold - len(warm_items)))
     scfg = SpaceConfig(factors=factors, seed=seed)
     t0 = time.time()
     inter = to_matrix(warm_train, users, warm_items, binary=True)

@@ -74,9 +74,11 @@ def _train(a: argparse.Namespace) -> int:
     warm = np.isin(ids, space.item_ids)
     if not warm.any():
         raise CB2CFError(f"{a.features}: no item of the feature table is in space {space.ref}")
-    logger.info("%d of %d feature rows are warm items of the space", int(warm.sum()), len(ids))
-    log, _ = validate_log(read_log(a.interactions), duplicates=a.duplicates)
-    log = log.loc[log["user_id"].isin(set(space.user_ids))]
+    # every drop is counted, printed and kept in the manifest
+    log, report = validate_log(read_log(a.interactions), known_users=space.user_ids, known_items=ids[warm],
+                               duplicates=a.duplicates, drop_unknown=True)
+    report |= {"feature_rows": int(len(ids)), "feature_rows_not_in_space": int((~warm).sum()),
+               "space_items_without_features": int(len(space.item_ids) - warm.sum())}
     rng = np.random.default_rng(a.seed)
     rows = np.flatnonzero(warm)
     rng.shuffle(rows)
@@ -90,12 +92,15 @@ def _train(a: argparse.Namespace) -> int:
 
     cfg = TrainConfig(name=a.name, seed=a.seed, max_seconds=a.max_seconds)
     model, hist = train_cb2cf(items(tr_rows), space, cfg, items(val_rows) if n_val else None, specs, a.progress)
+    model.manifest["training_data"]["report"] = report
     model.save(a.out)
-    print(f"saved {model.version} to {a.out} (best epoch {hist['best_epoch']}, {hist['seconds']:.1f}s)")
+    print(f"saved {model.version} to {a.out} (best epoch {hist['best_epoch']}, {hist['seconds']:.1f}s); "
+          f"{len(tr_rows)} train / {n_val} validation items; {report}")
     return 0
 
 
 def _predict(a: argparse.Namespace) -> int:
+    from cb2cf.errors import ContentError
     from cb2cf.features import load_features_npz
     from cb2cf.model import CB2CF
     from cb2cf.predictor import Predictor
@@ -103,10 +108,16 @@ def _predict(a: argparse.Namespace) -> int:
 
     ids, feats, masks, specs = load_features_npz(a.features)
     model = CB2CF.load(a.model, expected_views={s.name: s for s in specs} if a.strict else None)
-    vecs = model.predict(feats, masks)
+    try:
+        vecs, placed = model.try_predict(feats, masks, ids=ids)  # bad rows raise naming their ids
+    except ContentError as exc:
+        raise ContentError(f"{a.features}: {exc}") from None
     out: dict = {"model_version": model.version, "items": []}
     pred = Predictor(CFSpace.load(a.space), model) if a.space else None
     for i, item in enumerate(ids):
+        if not placed[i]:
+            out["items"].append({"id": str(item), "cf_vector": None, "error": "none of the model's views is present"})
+            continue
         rec: dict = {"id": str(item), "cf_vector": vecs[i].round(6).tolist()}
         if pred is not None:
             rec["seed_users"] = pred.seed_users(vecs[i], a.k).to_list()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -37,7 +37,16 @@ class ViewSpec:
     extractor_id: str = "unknown"
 
 
+def _which(rows: np.ndarray, ids: Sequence[Any] | None) -> str:
+    """Name the offending rows in an error: their ids when known, else their positions."""
+    idx = np.flatnonzero(rows)
+    if ids is not None and len(ids) == len(rows):
+        return "ids " + ", ".join(repr(str(ids[i])) for i in idx[:5]) + (" ..." if len(idx) > 5 else "")
+    return "rows " + ", ".join(str(i) for i in idx[:5]) + (" ..." if len(idx) > 5 else "")
+
+
 def normalize_features(features: Features, masks: Masks | None, views: Mapping[str, int],
+                       ids: Sequence[Any] | None = None,
                        ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
     """Validate a feature dict against a model's views and fill absent views.
 
@@ -45,6 +54,7 @@ def normalize_features(features: Features, masks: Masks | None, views: Mapping[s
         features: View name -> (n, dim) or (dim,) array.
         masks: View name -> (n,) bool presence mask; default: present where given.
         views: The views the model expects, name -> dim.
+        ids: Optional item ids (n,), named in error messages.
 
     Returns:
         (features, masks, n) with every expected view present as float32 (n, dim);
@@ -95,14 +105,14 @@ def normalize_features(features: Features, masks: Masks | None, views: Mapping[s
             raise ContentError(f"mask of view {name!r} must be bool of shape ({n},), got {m.dtype} {m.shape}")
         bad = ~np.isfinite(feats[name]).all(axis=1) & m
         if bad.any():
-            raise ContentError(f"view {name!r}: {int(bad.sum())} present rows contain NaN/inf "
-                               "(mask them out if the view is missing)")
+            raise ContentError(f"view {name!r}: {int(bad.sum())} present rows contain NaN/inf ({_which(bad, ids)}; "
+                               "mask them out if the view is missing)")
         f = feats[name].copy()
         f[~m] = 0.0
         feats[name], out_masks[name] = f, m
-    if n and not np.any(np.stack(list(out_masks.values())), axis=0).all():
-        missing = int((~np.any(np.stack(list(out_masks.values())), axis=0)).sum())
-        raise ContentError(f"{missing} items have no view present at all")
+    none = ~np.any(np.stack(list(out_masks.values())), axis=0) if n else np.zeros(0, bool)
+    if none.any():
+        raise ContentError(f"{int(none.sum())} items have no view present at all ({_which(none, ids)})")
     return feats, out_masks, n
 
 

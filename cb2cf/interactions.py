@@ -65,8 +65,9 @@ def read_log(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InteractionLogError(f"{path}: interaction log not found")
-    try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    id_cols = {k: str for k in ("user_id", "item_id", *(a for a, v in _ALIASES.items() if v in ("user_id", "item_id")))}
+    try:  # ids stay strings: "007" is not "7"
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=id_cols)
     except Exception as exc:  # noqa: BLE001 - re-raised typed
         raise InteractionLogError(f"{path}: cannot read interaction log: {exc}") from exc
     df = df.rename(columns={k: v for k, v in _ALIASES.items() if k in df.columns})
@@ -108,8 +109,9 @@ def validate_log(
 
     Returns:
         The clean table (columns user_id, item_id, weight[, timestamp]) and a report of
-        counts (rows_in, rows_out, dropped_unknown_users, dropped_unknown_items,
-        merged_duplicates).
+        counts (rows_in, rows_out, dropped_zero_weight, dropped_unknown_users,
+        dropped_unknown_items, merged_duplicates). Rows with weight 0 carry no signal and
+        are dropped (counted), so a binary matrix never makes them positives.
 
     Raises:
         InteractionLogError: Empty log, empty ids, NaN/negative/infinite weights, unknown
@@ -135,6 +137,11 @@ def validate_log(
         if (w < 0).any():
             raise InteractionLogError(f"{int((w < 0).sum())} rows have a negative weight")
         out["weight"] = w.astype(np.float32)
+        zero = w == 0  # no signal: dropped (and counted) so binary matrices never turn them into positives
+        report["dropped_zero_weight"] = int(zero.sum())
+        if zero.any():
+            logger.warning("dropping %d interactions with weight 0", int(zero.sum()))
+            out = out.loc[~zero]
     else:
         out["weight"] = np.float32(1.0)
     if "timestamp" in df.columns:

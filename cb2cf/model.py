@@ -18,13 +18,13 @@ import json
 import logging
 import platform
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from cb2cf.errors import FeatureMismatchError, ModelFileError
+from cb2cf.errors import ContentError, FeatureMismatchError, ModelFileError
 from cb2cf.features import Features, Masks, ViewSpec, normalize_features
 
 logger = logging.getLogger("cb2cf")
@@ -125,21 +125,22 @@ class CB2CF(nn.Module):
         ext = {v["name"]: v.get("extractor_id", "unknown") for v in self.manifest.get("views", [])}
         return [ViewSpec(n, d, ext.get(n, "unknown")) for n, d in self.views.items()]
 
-    def to_tensors(self, features: Features, masks: Masks | None = None,
+    def to_tensors(self, features: Features, masks: Masks | None = None, ids: Sequence[Any] | None = None,
                    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
         """Validate features and turn them into tensors on the model's device.
 
         Raises:
             FeatureMismatchError: Unknown view or wrong dim.
-            ContentError: Inconsistent rows, NaNs in present rows, bad masks.
+            ContentError: Inconsistent rows, NaNs in present rows, bad masks (naming ``ids``).
         """
-        f, mk, n = normalize_features(features, masks, self.views)
+        f, mk, n = normalize_features(features, masks, self.views, ids)
         dev = self.device
         return ({k: torch.from_numpy(v).to(dev) for k, v in f.items()},
                 {k: torch.from_numpy(v).to(dev) for k, v in mk.items()}, n)
 
     @torch.no_grad()
-    def predict(self, features: Features, masks: Masks | None = None, batch_size: int = 4096) -> np.ndarray:
+    def predict(self, features: Features, masks: Masks | None = None, batch_size: int = 4096,
+                ids: Sequence[Any] | None = None) -> np.ndarray:
         """Predict CF vectors for one item or a batch.
 
         Args:
@@ -147,15 +148,17 @@ class CB2CF(nn.Module):
                 for every item.
             masks: View name -> (n,) bool, False where the item lacks that view.
             batch_size: Rows per forward pass.
+            ids: Optional item ids, named in error messages.
 
         Returns:
             (n, cf_dim) float32 array (n = 1 for a single item).
 
         Raises:
             FeatureMismatchError: Unknown view or wrong dim.
-            ContentError: Inconsistent rows, NaNs in present rows, bad masks.
+            ContentError: Inconsistent rows, NaNs in present rows, bad masks, an item with
+                no view present (see :meth:`try_predict` to place the others anyway).
         """
-        x, m, n = self.to_tensors(features, masks)
+        x, m, n = self.to_tensors(features, masks, ids)
         was_training = self.training
         self.eval()
         out = [self(
@@ -163,6 +166,34 @@ class CB2CF(nn.Module):
         ).float().cpu().numpy() for s in range(0, n, batch_size)]
         self.train(was_training)
         return np.concatenate(out, 0) if out else np.zeros((0, self.cf_dim), np.float32)
+
+    def try_predict(self, features: Features, masks: Masks | None = None, ids: Sequence[Any] | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`predict`, but items with none of the model's views are not an error.
+
+        Returns:
+            ``(vectors, placed)``: (n, cf_dim) float32 with NaN rows where ``placed`` (n,)
+            is False (the item has no view this model reads).
+
+        Raises:
+            FeatureMismatchError, ContentError: As :meth:`predict`, for everything else.
+        """
+        feats = {k: np.atleast_2d(np.asarray(v, np.float32)) for k, v in features.items()}
+        n = len(next(iter(feats.values()))) if feats else 0
+        any_view = np.zeros(n, bool)
+        for k in feats:
+            m = (masks or {}).get(k)
+            m = np.ones(n, bool) if m is None else np.atleast_1d(np.asarray(m))
+            if m.shape != (n,):
+                raise ContentError(f"mask of view {k!r} must have shape ({n},), got {m.shape}")
+            any_view |= m.astype(bool)
+        out = np.full((n, self.cf_dim), np.nan, np.float32)
+        rows = np.flatnonzero(any_view)
+        if len(rows):
+            sub_ids = None if ids is None else [ids[i] for i in rows]
+            sub_masks = {k: np.atleast_1d(np.asarray(v))[rows] for k, v in (masks or {}).items()}
+            out[rows] = self.predict({k: v[rows] for k, v in feats.items()}, sub_masks, ids=sub_ids)
+        return out, any_view
 
     # ------------------------------------------------------------------ files
     def get_config_dict(self) -> dict[str, Any]:
@@ -231,6 +262,8 @@ class CB2CF(nn.Module):
             manifest = json.loads((path / MANIFEST_NAME).read_text())
         except (ValueError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"{path}: config/manifest is not valid JSON: {exc}") from exc
+        if not isinstance(config, dict) or not isinstance(manifest, dict):
+            raise ModelFileError(f"{path}: config.json and manifest.json must each hold a JSON object")
         try:
             state = load_file(str(path / WEIGHTS_NAME))
         except Exception as exc:  # SafetensorError, OSError: truncated or not safetensors
@@ -243,6 +276,14 @@ class CB2CF(nn.Module):
         model.manifest = manifest
         if manifest.get("weights_sha256") and manifest["weights_sha256"] != model.weights_hash():
             raise ModelFileError(f"{path}: weights hash does not match manifest.json")
+        listed = manifest.get("views")
+        if listed is not None:  # the manifest must describe the views the weights were built for
+            try:
+                listed = {v["name"]: int(v["dim"]) for v in listed}
+            except (TypeError, KeyError, ValueError) as exc:
+                raise ModelFileError(f"{path}: manifest.json 'views' is malformed: {exc!r}") from exc
+            if listed != model.views:
+                raise ModelFileError(f"{path}: manifest.json lists views {listed} but the weights are for {model.views}")
         if expected_views is not None:
             check_views(model, expected_views, source=str(path))
         model.to(torch.device(device) if device else default_device())

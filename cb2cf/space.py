@@ -151,7 +151,27 @@ class CFSpace:
 
 def _read_vectors(source: str | Path, id_column: str, vector_column: str,
                   table: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and vectors from one source; every failure is a :class:`SpaceError` naming it."""
     source = str(source)
+    where = f"{source} (table {table!r})" if table is not None else source
+    try:
+        ids, vecs = _read_source(source, id_column, vector_column, table)
+    except SpaceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - missing files/tables, ragged or null vectors: re-raised typed
+        raise SpaceError(f"{where}: cannot read vectors: {type(exc).__name__}: {exc}") from exc
+    col = pd.Series(ids, dtype=object)
+    bad_ids = np.flatnonzero(col.isna().to_numpy() | (col.astype(str).str.strip() == "").to_numpy())
+    if len(bad_ids):
+        raise SpaceError(f"{where}: {len(bad_ids)} rows have an empty id (e.g. row {bad_ids[0]})")
+    if vecs.ndim != 2 or len(vecs) != len(ids):
+        raise SpaceError(f"{where}: expected one vector per id, got {len(ids)} ids and vectors of shape {vecs.shape}")
+    if not np.isfinite(vecs).all():
+        raise SpaceError(f"{where}: vectors contain NaN/inf")
+    return np.asarray([str(i) for i in ids]), vecs
+
+
+def _read_source(source: str, id_column: str, vector_column: str, table: str | None) -> tuple[np.ndarray, np.ndarray]:
     if table is not None:  # LanceDB
         import lancedb
 
@@ -172,7 +192,9 @@ def _read_vectors(source: str | Path, id_column: str, vector_column: str,
     for col in (id_column, vector_column):
         if col not in df.columns:
             raise SpaceError(f"{source}: missing column {col!r}")
-    return df[id_column].astype(str).to_numpy(), np.stack(df[vector_column].to_numpy()).astype(np.float32)
+    if df[vector_column].isna().any():
+        raise SpaceError(f"{source}: {int(df[vector_column].isna().sum())} rows have a null vector")
+    return df[id_column].to_numpy(dtype=object), np.stack(df[vector_column].to_numpy()).astype(np.float32)
 
 
 def import_space(space_id: str, users: str | Path, items: str | Path, *, version: str = "",

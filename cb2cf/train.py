@@ -100,13 +100,26 @@ def _multi_pos_ce(logits: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     return (-(logp * pos).sum(1)[keep] / n[keep]).mean()
 
 
-def _selection(metrics: dict[str, float], cfg: TrainConfig) -> float:
-    """The early-stopping score: the sum of the validation metrics named in ``cfg.select_on``.
+def _selection_names(cfg: TrainConfig, n_items: int, n_users: int) -> tuple[str, ...]:
+    """The validation metrics summed for early stopping.
 
     The default serves both uses of a predicted vector: ranking new items for a user
     (``recall@eval_k``) and ranking users for a new item (``audience_recall@audience_k``).
+    A recall whose cut-off covers every candidate is always 1 and could never pick an
+    epoch, so on such a small validation set the NDCG at the same cut-off is used.
     """
-    names = cfg.select_on or (f"recall@{cfg.eval_k}", f"audience_recall@{cfg.audience_k}")
+    if cfg.select_on:
+        return tuple(cfg.select_on)
+    items = f"recall@{cfg.eval_k}" if n_items > cfg.eval_k else f"ndcg@{cfg.eval_k}"
+    users = f"audience_recall@{cfg.audience_k}" if n_users > cfg.audience_k else f"audience_ndcg@{cfg.audience_k}"
+    if n_items <= cfg.eval_k or n_users <= cfg.audience_k:
+        logger.warning("small validation set (%d items, %d users): early stopping on %s + %s",
+                       n_items, n_users, items, users)
+    return items, users
+
+
+def _selection(metrics: dict[str, float], names: tuple[str, ...]) -> float:
+    """The early-stopping score: the sum of the validation metrics ``names``."""
     try:
         return float(sum(metrics[m] for m in names))
     except KeyError as exc:
@@ -223,8 +236,9 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
     best = {"metric": -1.0, "epoch": -1, "state": None}
     history: list[dict] = []
     if val is not None:  # the starting point (ridge when initialised so) competes too
+        select = _selection_names(cfg, len(val.item_ids), n_users)
         rec = evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k)
-        best = {"metric": _selection(rec, cfg), "epoch": -1, "state": copy.deepcopy(model.state_dict()), "rec": rec}
+        best = {"metric": _selection(rec, select), "epoch": -1, "state": copy.deepcopy(model.state_dict()), "rec": rec}
         history.append({"epoch": -1} | rec)
     epochs = range(cfg.max_epochs)
     if show_progress:
@@ -262,7 +276,7 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
         rec = {"epoch": epoch, "loss": float(np.mean(losses))}
         if val is not None:
             rec.update(evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k))
-            metric = _selection(rec, cfg)
+            metric = _selection(rec, select)
         else:
             metric = -rec["loss"]
         history.append(rec)
@@ -284,7 +298,8 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
                           "n_items": int(n),
                           "n_interactions": int(train.interactions.nnz) if train.interactions is not None else 0},
         "train_config": checkpoint["config"],
-        "metrics": {"best_epoch": best["epoch"], "train_seconds": round(time.time() - t0, 2)}
+        "metrics": {"best_epoch": best["epoch"], "train_seconds": round(time.time() - t0, 2),
+                    "selected_on": list(select) if val is not None else None}
         | {f"val_{k}": v for k, v in best.get("rec", {}).items() if k not in ("epoch", "loss", "users")},
         "libraries": library_versions(),
     }

@@ -270,7 +270,7 @@ class Pipeline:
         )
         if self.cb2cf is not None:
             t = time.perf_counter()
-            result.cf_vector, result.cf_model_version = self.predict_cf(features)
+            result.cf_vector, result.cf_model_version = self.predict_cf(features, errors)
             timings["cb2cf"] = time.perf_counter() - t
         return result
 
@@ -295,8 +295,15 @@ class Pipeline:
             blocks.append(w * f.vector if f is not None and f.present else np.zeros(ext.dim, np.float32))
         return l2_normalize(np.concatenate(blocks))
 
-    def predict_cf(self, features: dict[str, Features]) -> tuple[np.ndarray, str]:
-        """Predict the CF vector of one item with the configured CB2CF model."""
+    def predict_cf(self, features: dict[str, Features], errors: dict[str, str] | None = None,
+                   ) -> tuple[np.ndarray | None, str]:
+        """Predict the CF vector of one item with the configured CB2CF model.
+
+        Returns:
+            ``(vector, model version)``; the vector is None when the item has none of the
+            model's views (then ``errors["cb2cf"]`` says so): the item is still tagged and
+            stored, it just gets no place in the CF space from this model.
+        """
         model = self.cb2cf
         feats, masks = {}, {}
         for view, dim in model.views.items():
@@ -304,7 +311,12 @@ class Pipeline:
             present = f is not None and f.present
             feats[view] = (f.vector if present else np.zeros(dim, np.float32))[None, :]
             masks[view] = np.array([present])
-        return model.predict(feats, masks)[0], model.version
+        vecs, placed = model.try_predict(feats, masks)
+        if not placed[0]:
+            if errors is not None:
+                errors["cb2cf"] = f"none of the CB2CF model's views {sorted(model.views)} is present: no CF vector"
+            return None, model.version
+        return vecs[0], model.version
 
     # ---------------------------------------------------------------- ingest
     def ingest(

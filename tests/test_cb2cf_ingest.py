@@ -16,10 +16,11 @@ from tagging.errors import ModelLoadError
 from tagging.pipeline import Pipeline, PipelineConfig
 
 
-def save_model(pipeline: Pipeline, path: Path, cf_dim: int = 16, extractor_ids: dict[str, str] | None = None) -> CB2CF:
-    """A small CB2CF over the pipeline's three views, manifest naming its extractors."""
+def save_model(pipeline: Pipeline, path: Path, cf_dim: int = 16, extractor_ids: dict[str, str] | None = None,
+               only: tuple[str, ...] = ()) -> CB2CF:
+    """A small CB2CF over the pipeline's views (all three, or ``only``), manifest naming its extractors."""
     torch.manual_seed(0)
-    views = {m: e.dim for m, e in pipeline.extractors.items()}
+    views = {m: e.dim for m, e in pipeline.extractors.items() if not only or m in only}
     model = CB2CF(views, cf_dim=cf_dim, tower_dim=16, hidden_dim=32)
     ids = extractor_ids or {m: e.extractor_id for m, e in pipeline.extractors.items()}
     model.manifest = {"name": "video-cb2cf", "views": [{"name": m, "dim": d, "extractor_id": ids[m]} for m, d in views.items()]}
@@ -42,6 +43,20 @@ def test_ingest_fills_cf_vector(pipeline: Pipeline, clips: dict[str, Path], tmp_
         masks = {m: np.array([row[f"{m}_present"]]) for m in p.extractors}
         np.testing.assert_allclose(row["cf_vector"], model.predict(feats, masks)[0], rtol=1e-4, atol=1e-5)
     assert report.results[1].features["frames"].present is False  # missing view handled by the model's mask
+
+
+def test_an_item_without_the_models_views_is_stored_without_a_cf_vector(pipeline: Pipeline, clips: dict[str, Path],
+                                                                         tmp_path: Path) -> None:
+    """A model reading audio only cannot place a silent clip: that clip is tagged and stored, the batch goes on."""
+    model = save_model(pipeline, tmp_path / "model", only=("audio",))
+    p = Pipeline(PipelineConfig(cb2cf_model=str(tmp_path / "model")))
+    cat = Catalog(tmp_path / "db", dims=p.dims())
+    report = p.ingest([{"path": clips["video_only"], "video_id": "silent"}, {"path": clips["good"], "video_id": "v1"}], cat)
+    assert not report.failures and [r.video_id for r in report.results] == ["silent", "v1"]
+    silent, good = cat.get("silent"), cat.get("v1")
+    assert silent["cf_vector"] is None and silent["cf_model_version"] == model.version and silent["tags"]
+    assert "audio" in report.results[0].errors["cb2cf"]
+    assert len(good["cf_vector"]) == 16 and good["cf_model_version"] == model.version
 
 
 def test_model_for_other_extractors_is_refused(pipeline: Pipeline, tmp_path: Path) -> None:

@@ -52,6 +52,11 @@ def test_read_log_and_matrix(tmp_path) -> None:
     assert m.shape == (2, 2) and m.matrix.sum() == 9.0 and list(m.item_ids) == ["10", "20"]
     with pytest.raises(InteractionLogError, match="not found"):
         read_log(tmp_path / "missing.csv")
+    q = tmp_path / "zeros.csv"  # ids stay strings ("007" is not "7"); weight 0 is no interaction
+    q.write_text("user_id,item_id,weight\n001,007,1\n002,007,0\n002,070,2\n")
+    df, report = validate_log(read_log(q))
+    assert sorted(df["item_id"]) == ["007", "070"] and list(df["user_id"]) == ["001", "002"]
+    assert report["dropped_zero_weight"] == 1 and to_matrix(df, binary=True).matrix.sum() == 2.0
 
 
 def test_import_space_parquet_npz(tmp_path) -> None:
@@ -63,6 +68,23 @@ def test_import_space_parquet_npz(tmp_path) -> None:
     assert s.ref == "prod@v7" and s.dim == 4 and list(s.item_ids) == ["i1", "i2", "i3"]
     with pytest.raises(SpaceError):
         CFSpace("bad", "1", ["u"], np.zeros((1, 3)), ["i", "i"], np.zeros((2, 3)))
+    # every source failure is a SpaceError naming the source
+    with pytest.raises(SpaceError, match="missing.parquet"):
+        import_space("x", tmp_path / "missing.parquet", tmp_path / "items.npz")
+    pd.DataFrame({"id": ["u1", None], "vector": list(rng.random((2, 4)))}).to_parquet(tmp_path / "null_id.parquet")
+    with pytest.raises(SpaceError, match="empty id"):
+        import_space("x", tmp_path / "null_id.parquet", tmp_path / "items.npz")
+    pd.DataFrame({"id": ["u1", "u2"], "vector": [[0.1, 0.2], [0.3]]}).to_parquet(tmp_path / "ragged.parquet")
+    with pytest.raises(SpaceError, match="ragged.parquet"):
+        import_space("x", tmp_path / "ragged.parquet", tmp_path / "items.npz")
+    import lancedb
+
+    db = lancedb.connect(tmp_path / "lance")
+    db.create_table("users", pd.DataFrame({"id": ["u1", "u2"], "vector": list(rng.random((2, 4)).astype(np.float32))}))
+    s2 = import_space("lance", tmp_path / "lance", tmp_path / "items.npz", users_table="users")
+    assert list(s2.user_ids) == ["u1", "u2"]
+    with pytest.raises(SpaceError, match="nope"):
+        import_space("x", tmp_path / "lance", tmp_path / "items.npz", users_table="nope")
     with pytest.raises(SpaceError, match="NaN"):
         CFSpace("bad", "1", ["u"], np.full((1, 3), np.nan), ["i"], np.zeros((1, 3)))
 
@@ -88,6 +110,18 @@ def test_cli_train_space_train_predict(tmp_path, capsys) -> None:
                  "--space", str(tmp_path / "space"), "-k", "3", "--strict", "--out", str(tmp_path / "p.json")]) == 0
     out = json.loads((tmp_path / "p.json").read_text())
     assert len(out["items"]) == n_i and len(out["items"][0]["seed_users"]) == 3
+    # unknown ids in the log and space items without content are counted, printed and kept in the manifest
+    with open(tmp_path / "log.csv", "a") as f:
+        f.write("ghost,i1\nu1,nosuchitem\n")
+    half = np.arange(n_i) < n_i // 2
+    save_features_npz(str(tmp_path / "half.npz"), ids[half], {"text": z[half].astype(np.float32)}, {}, {"text": "toy@1"})
+    capsys.readouterr()
+    assert main(["train", "--features", str(tmp_path / "half.npz"), "--space", str(tmp_path / "space"),
+                 "--interactions", str(tmp_path / "log.csv"), "--out", str(tmp_path / "model2"),
+                 "--max-seconds", "5"]) == 0
+    report = json.loads((tmp_path / "model2" / "manifest.json").read_text())["training_data"]["report"]
+    assert report["dropped_unknown_users"] == 1 and report["space_items_without_features"] == n_i - n_i // 2
+    assert report["dropped_unknown_items"] >= 1 and "dropped_unknown_users" in capsys.readouterr().out
     save_features_npz(str(tmp_path / "g.npz"), ids, {"text": np.zeros((n_i, 5), np.float32)})
     assert main(["predict", "--model", str(tmp_path / "model"), "--features", str(tmp_path / "g.npz")]) == 2
     assert "FeatureMismatchError" in capsys.readouterr().err

@@ -66,6 +66,10 @@ def test_evaluate_scores_both_directions_and_selection_is_checked(world: dict) -
     manifest = world["model"].manifest["metrics"]
     assert {"val_recall@20", "val_audience_recall@50"} <= set(manifest)
     items = world["items"]
+    assert manifest["selected_on"] == ["recall@20", "audience_recall@50"]
+    small, _ = train_cb2cf(items(world["warm"]), world["space"], TrainConfig(**{**world["cfg"].__dict__, "max_epochs": 2}),
+                           items(world["val"][:10]), world["specs"])  # recall@20 of 10 items is always 1
+    assert small.manifest["metrics"]["selected_on"] == ["ndcg@20", "audience_recall@50"]
     cfg = TrainConfig(**{**world["cfg"].__dict__, "max_epochs": 1, "select_on": ("recall@7",)})
     with pytest.raises(ContentError, match="recall@7"):
         train_cb2cf(items(world["warm"]), world["space"], cfg, items(world["val"]), world["specs"])
@@ -108,7 +112,7 @@ def test_manifest_mismatch_is_refused(world: dict, tmp_path) -> None:
         world["model"].predict({"c": np.zeros((2, 5), np.float32)})
 
 
-@pytest.mark.parametrize("damage", ["missing", "truncated", "pickle", "bad_json"])
+@pytest.mark.parametrize("damage", ["missing", "truncated", "pickle", "bad_json", "manifest_list", "manifest_dim"])
 def test_bad_model_files_raise_typed_error(world: dict, tmp_path, damage: str) -> None:
     d = tmp_path / "m"
     world["model"].save(d)
@@ -121,6 +125,12 @@ def test_bad_model_files_raise_typed_error(world: dict, tmp_path, damage: str) -
         import pickle
 
         w.write_bytes(pickle.dumps({"x": 1}))
+    elif damage == "manifest_list":
+        (d / "manifest.json").write_text("[]")
+    elif damage == "manifest_dim":
+        m = json.loads((d / "manifest.json").read_text())
+        m["views"][0]["dim"] = 999
+        (d / "manifest.json").write_text(json.dumps(m))
     else:
         (d / "config.json").write_text("{not json")
     with pytest.raises(ModelFileError):
@@ -140,6 +150,16 @@ def test_missing_views_and_single_item(world: dict) -> None:
         model.predict({"a": f["a"][:2], "b": np.full((2, 5), np.nan, np.float32)})
     with pytest.raises(ContentError, match="no view"):
         model.predict({"a": f["a"][:2]}, {"a": np.array([True, False])})
+    # errors name the offending items; try_predict places the others
+    with pytest.raises(ContentError, match="'x1'"):
+        model.predict({"a": f["a"][:2]}, {"a": np.array([True, False])}, ids=["x0", "x1"])
+    with pytest.raises(ContentError, match="'x0'"):
+        model.predict({"a": np.full((2, 24), np.nan, np.float32)}, {"a": np.array([True, False])}, ids=["x0", "x1"])
+    vecs, placed = model.try_predict({"a": f["a"][:3], "b": f["b"][:3]},
+                                     {"a": np.array([True, False, True]), "b": np.array([True, False, False])})
+    assert placed.tolist() == [True, False, True] and np.isnan(vecs[1]).all()
+    np.testing.assert_allclose(vecs[[0, 2]], model.predict({"a": f["a"][[0, 2]], "b": f["b"][[0, 2]]},
+                                                          {"b": np.array([True, False])}), rtol=1e-6)
 
 
 def test_predictor_api(world: dict) -> None:

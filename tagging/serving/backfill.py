@@ -262,10 +262,10 @@ def update_cf(catalog: Catalog, pipeline: Any, items: list[Item], writer: BatchW
             feats[view] = np.stack([np.asarray(v, np.float32) if p else np.zeros(dim, np.float32)
                                     for v, p in zip(vecs, present)])
             masks[view] = present
-        cf = model.predict(feats, masks)
-        for r, v in zip(rows, cf):
+        cf, placed = model.try_predict(feats, masks, ids=[r.get("video_id") for r in rows])
+        for r, v, ok in zip(rows, cf, placed):
             row = {k: (val.tolist() if isinstance(val, np.ndarray) else val) for k, val in r.items() if not k.startswith("_")}
-            row["cf_vector"], row["cf_model_version"] = v.tolist(), model.version
+            row["cf_vector"], row["cf_model_version"] = (v.tolist() if ok else None), model.version
             writer.submit(row)
             n += 1
         bar.update(len(rows))

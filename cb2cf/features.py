@@ -46,7 +46,7 @@ def _which(rows: np.ndarray, ids: Sequence[Any] | None) -> str:
 
 
 def normalize_features(features: Features, masks: Masks | None, views: Mapping[str, int],
-                       ids: Sequence[Any] | None = None,
+                       ids: Sequence[Any] | None = None, allow_empty_rows: bool = False,
                        ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
     """Validate a feature dict against a model's views and fill absent views.
 
@@ -55,6 +55,7 @@ def normalize_features(features: Features, masks: Masks | None, views: Mapping[s
         masks: View name -> (n,) bool presence mask; default: present where given.
         views: The views the model expects, name -> dim.
         ids: Optional item ids (n,), named in error messages.
+        allow_empty_rows: Accept items with no view present (all their masks False).
 
     Returns:
         (features, masks, n) with every expected view present as float32 (n, dim);
@@ -111,7 +112,7 @@ def normalize_features(features: Features, masks: Masks | None, views: Mapping[s
         f[~m] = 0.0
         feats[name], out_masks[name] = f, m
     none = ~np.any(np.stack(list(out_masks.values())), axis=0) if n else np.zeros(0, bool)
-    if none.any():
+    if none.any() and not allow_empty_rows:
         raise ContentError(f"{int(none.sum())} items have no view present at all ({_which(none, ids)})")
     return feats, out_masks, n
 

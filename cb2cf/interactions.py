@@ -128,6 +128,8 @@ def validate_log(
     report = {"rows_in": int(len(df))}
     out = pd.DataFrame({"user_id": _ids_as_str(df["user_id"], "user_id"),
                         "item_id": _ids_as_str(df["item_id"], "item_id")})
+    if "timestamp" in df.columns:  # before any row is dropped, so it stays aligned
+        out["timestamp"] = df["timestamp"].to_numpy()
     if "weight" in df.columns:
         w = pd.to_numeric(df["weight"], errors="coerce").to_numpy(dtype=np.float64)
         if np.isnan(w).any():
@@ -144,8 +146,6 @@ def validate_log(
             out = out.loc[~zero]
     else:
         out["weight"] = np.float32(1.0)
-    if "timestamp" in df.columns:
-        out["timestamp"] = df["timestamp"].to_numpy()
     for col, known, key in (("user_id", known_users, "users"), ("item_id", known_items, "items")):
         if known is None:
             continue

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cb2cf.errors import ContentError, FeatureMismatchError, ModelFileError
+from cb2cf.errors import FeatureMismatchError, ModelFileError
 from cb2cf.features import Features, Masks, ViewSpec, normalize_features
 
 logger = logging.getLogger("cb2cf")
@@ -126,6 +126,7 @@ class CB2CF(nn.Module):
         return [ViewSpec(n, d, ext.get(n, "unknown")) for n, d in self.views.items()]
 
     def to_tensors(self, features: Features, masks: Masks | None = None, ids: Sequence[Any] | None = None,
+                   allow_empty_rows: bool = False,
                    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
         """Validate features and turn them into tensors on the model's device.
 
@@ -133,12 +134,22 @@ class CB2CF(nn.Module):
             FeatureMismatchError: Unknown view or wrong dim.
             ContentError: Inconsistent rows, NaNs in present rows, bad masks (naming ``ids``).
         """
-        f, mk, n = normalize_features(features, masks, self.views, ids)
+        f, mk, n = normalize_features(features, masks, self.views, ids, allow_empty_rows)
         dev = self.device
         return ({k: torch.from_numpy(v).to(dev) for k, v in f.items()},
                 {k: torch.from_numpy(v).to(dev) for k, v in mk.items()}, n)
 
     @torch.no_grad()
+    def _forward_batched(self, x: dict[str, torch.Tensor], m: dict[str, torch.Tensor], n: int,
+                         batch_size: int) -> np.ndarray:
+        was_training = self.training
+        self.eval()
+        out = [self(
+            {k: v[s:s + batch_size] for k, v in x.items()}, {k: v[s:s + batch_size] for k, v in m.items()}
+        ).float().cpu().numpy() for s in range(0, n, batch_size)]
+        self.train(was_training)
+        return np.concatenate(out, 0) if out else np.zeros((0, self.cf_dim), np.float32)
+
     def predict(self, features: Features, masks: Masks | None = None, batch_size: int = 4096,
                 ids: Sequence[Any] | None = None) -> np.ndarray:
         """Predict CF vectors for one item or a batch.
@@ -159,16 +170,10 @@ class CB2CF(nn.Module):
                 no view present (see :meth:`try_predict` to place the others anyway).
         """
         x, m, n = self.to_tensors(features, masks, ids)
-        was_training = self.training
-        self.eval()
-        out = [self(
-            {k: v[s:s + batch_size] for k, v in x.items()}, {k: v[s:s + batch_size] for k, v in m.items()}
-        ).float().cpu().numpy() for s in range(0, n, batch_size)]
-        self.train(was_training)
-        return np.concatenate(out, 0) if out else np.zeros((0, self.cf_dim), np.float32)
+        return self._forward_batched(x, m, n, batch_size)
 
     def try_predict(self, features: Features, masks: Masks | None = None, ids: Sequence[Any] | None = None,
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`predict`, but items with none of the model's views are not an error.
 
         Returns:
@@ -178,22 +183,15 @@ class CB2CF(nn.Module):
         Raises:
             FeatureMismatchError, ContentError: As :meth:`predict`, for everything else.
         """
-        feats = {k: np.atleast_2d(np.asarray(v, np.float32)) for k, v in features.items()}
-        n = len(next(iter(feats.values()))) if feats else 0
-        any_view = np.zeros(n, bool)
-        for k in feats:
-            m = (masks or {}).get(k)
-            m = np.ones(n, bool) if m is None else np.atleast_1d(np.asarray(m))
-            if m.shape != (n,):
-                raise ContentError(f"mask of view {k!r} must have shape ({n},), got {m.shape}")
-            any_view |= m.astype(bool)
+        x, m, n = self.to_tensors(features, masks, ids, allow_empty_rows=True)
+        placed = torch.stack(list(m.values())).any(0).cpu().numpy() if n else np.zeros(0, bool)
         out = np.full((n, self.cf_dim), np.nan, np.float32)
-        rows = np.flatnonzero(any_view)
+        rows = np.flatnonzero(placed)
         if len(rows):
-            sub_ids = None if ids is None else [ids[i] for i in rows]
-            sub_masks = {k: np.atleast_1d(np.asarray(v))[rows] for k, v in (masks or {}).items()}
-            out[rows] = self.predict({k: v[rows] for k, v in feats.items()}, sub_masks, ids=sub_ids)
-        return out, any_view
+            r = torch.from_numpy(rows).to(self.device)
+            out[rows] = self._forward_batched({k: v[r] for k, v in x.items()}, {k: v[r] for k, v in m.items()},
+                                              len(rows), batch_size)
+        return out, placed
 
     # ------------------------------------------------------------------ files
     def get_config_dict(self) -> dict[str, Any]:

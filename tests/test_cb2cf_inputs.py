@@ -57,6 +57,10 @@ def test_read_log_and_matrix(tmp_path) -> None:
     df, report = validate_log(read_log(q))
     assert sorted(df["item_id"]) == ["007", "070"] and list(df["user_id"]) == ["001", "002"]
     assert report["dropped_zero_weight"] == 1 and to_matrix(df, binary=True).matrix.sum() == 2.0
+    t = tmp_path / "zeros_ts.csv"  # ... also with a timestamp column, which stays aligned
+    t.write_text("userId,movieId,rating,timestamp\n1,10,4.0,100\n2,10,0,101\n2,20,3.5,102\n")
+    df, report = validate_log(read_log(t))
+    assert report["dropped_zero_weight"] == 1 and df["timestamp"].tolist() == [100, 102]
 
 
 def test_import_space_parquet_npz(tmp_path) -> None:

@@ -158,6 +158,14 @@ def test_missing_views_and_single_item(world: dict) -> None:
     vecs, placed = model.try_predict({"a": f["a"][:3], "b": f["b"][:3]},
                                      {"a": np.array([True, False, True]), "b": np.array([True, False, False])})
     assert placed.tolist() == [True, False, True] and np.isnan(vecs[1]).all()
+    with pytest.raises(ContentError, match="different numbers of rows"):  # validated like predict
+        model.try_predict({"a": f["a"][:2], "b": f["b"][:3]})
+    with pytest.raises(FeatureMismatchError):
+        model.try_predict({"zz": f["a"][:3]}, {"zz": np.zeros(3, bool)})
+    bad = f["a"][:3].copy()
+    bad[2] = np.nan
+    with pytest.raises(ContentError, match="rows 2"):  # positions in the caller's batch
+        model.try_predict({"a": bad}, {"a": np.array([False, True, True])})
     np.testing.assert_allclose(vecs[[0, 2]], model.predict({"a": f["a"][[0, 2]], "b": f["b"][[0, 2]]},
                                                           {"b": np.array([True, False])}), rtol=1e-6)
 

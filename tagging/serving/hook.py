@@ -279,7 +279,8 @@ class UploadHook:
         if row is None:
             raise MediaNotFound(video_id, "video is not in the catalog")
         if row.get("cf_vector") is None:
-            raise TaggingError(video_id, "video has no CF vector (no CB2CF model configured at ingest)")
+            raise TaggingError(video_id, "video has no CF vector (no CB2CF model at ingest, or the video has none "
+                                         "of the model's views)")
         if self._space is None:
             raise TaggingError(video_id, "no CF space configured")
         return self.interactions.warm_vector(video_id, np.asarray(row["cf_vector"], np.float32), self._space)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -155,8 +155,11 @@ def prepare_split(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
 
 def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, factors: int = 64,
                   train_config: TrainConfig | None = None, cache_dir: str | Path | None = None,
-                  show_progress: bool = False) -> dict:
+                  show_progress: bool = False, extra_train_seeds: tuple[int, ...] = ()) -> dict:
     """Run the full protocol and return the results dict (table rows + metadata + model).
+
+    ``extra_train_seeds`` trains CB2CF again with those seeds on the same split and adds a
+    row with the mean over all its training seeds (the saved model is the first one's).
 
     Raises:
         ContentError, InteractionLogError: Malformed dataset.
@@ -212,6 +215,18 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
     timings["cb2cf"] = hist["seconds"]
     P = model.predict(test.features, test.masks)
     score("CB2CF", U @ P.T, {"best_epoch": hist["best_epoch"], "train_seconds": round(hist["seconds"], 1)})
+    if extra_train_seeds:  # seed spread of CB2CF itself, on the same split
+        runs = [(results["CB2CF"], audience["CB2CF"])]
+        for s in extra_train_seeds:
+            m_s, _ = train_cb2cf(split.item_set("warm"), space, replace(tcfg, seed=int(s)), split.item_set("val"),
+                                 split.specs)
+            S = U @ m_s.predict(test.features, test.masks).T
+            runs.append((rank_metrics(S, R_test), rank_metrics(S.T, R_test.T, ks=AUDIENCE_KS, precision_ks=())))
+        name = f"CB2CF, mean of training seeds {', '.join(str(x) for x in (tcfg.seed, *extra_train_seeds))}"
+        results[name] = {k: float(np.mean([r[0][k] for r in runs])) for k in METRIC_KEYS} | {
+            "users": results["CB2CF"]["users"], "std_recall@20": float(np.std([r[0]["recall@20"] for r in runs]))}
+        audience[name] = {k: float(np.mean([r[1][k] for r in runs])) for k in AUDIENCE_KEYS} | {
+            "users": audience["CB2CF"]["users"], "std_recall@50": float(np.std([r[1]["recall@50"] for r in runs]))}
 
     t0 = time.time()
     oracle = train_space(to_matrix(split.oracle_interactions, split.users, None, binary=True), split.space_config,

@@ -26,7 +26,7 @@ def _benchmark(a: argparse.Namespace) -> int:
 
     cfg = TrainConfig(name="cb2cf-ml-latest-small", seed=a.seed, max_seconds=a.max_seconds)
     res = run_benchmark(a.dataset, seed=a.seed, train_config=cfg, cache_dir=a.cache_dir,
-                        show_progress=a.progress)
+                        show_progress=a.progress, extra_train_seeds=tuple(a.extra_train_seeds))
     print(format_table(res))
     if a.out:
         write_json(res, a.out)
@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--save-model", help="save the trained CB2CF model to this directory")
     b.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "cb2cf"), help="text-embedding cache")
     b.add_argument("--max-seconds", type=float, default=280.0, help="CB2CF training time cap")
+    b.add_argument("--extra-train-seeds", type=int, nargs="*", default=[],
+                   help="also train CB2CF with these seeds on the same split and report the mean")
     b.set_defaults(fn=_benchmark)
 
     s = sub.add_parser("train-space", help="train a CF space (implicit ALS/BPR) from an interaction log")

@@ -55,11 +55,13 @@ def test_benchmark_cli_prints_the_table_and_writes_json(tmp_path: Path, capsys) 
     out = tmp_path / "res.json"
     model_dir = tmp_path / "model"
     assert main(["benchmark", "--dataset", str(d), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
-                 "--max-seconds", "20", "--save-model", str(model_dir)]) == 0
+                 "--max-seconds", "20", "--save-model", str(model_dir), "--extra-train-seeds", "1"]) == 0
     printed = capsys.readouterr().out
     res = json.loads(out.read_text())
     methods = ["random", "most popular (test counts, leaky)", "content kNN", "ridge", "CB2CF", "warm oracle (ceiling)"]
-    assert list(res["results"]) == methods
+    mean = res["results"].pop("CB2CF, mean of training seeds 0, 1")
+    assert list(res["results"]) == methods and "| CB2CF, mean of training seeds 0, 1 |" in printed
+    assert mean["std_recall@20"] >= 0 and 0 < mean["recall@20"] <= 1
     for m in methods:
         assert f"| {m} |" in printed
     r = {m: res["results"][m] for m in methods}

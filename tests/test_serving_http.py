@@ -150,14 +150,21 @@ def test_bad_requests_get_clear_4xx(server) -> None:
 
 
 def test_tagging_serve_command_answers(tmp_path: Path) -> None:
+    """The real command, with an API token: probes stay open, everything else needs the bearer token."""
     port = free_port()
-    cmd = [sys.executable, "-m", "tagging.cli", "serve", "--db", str(tmp_path / "db"), "--port", str(port)]
+    (tmp_path / "token").write_text("s3cret\n")
+    cmd = [sys.executable, "-m", "tagging.cli", "serve", "--db", str(tmp_path / "db"), "--port", str(port),
+           "--api-token-file", str(tmp_path / "token")]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             wait_ready(client, "/healthz", timeout=90)
-            assert client.get("/openapi.json").json()["info"]["title"] == "tagging"
             assert client.get("/readyz").status_code in (200, 503)
+            denied = client.get("/openapi.json")
+            assert denied.status_code == 401 and denied.json()["error"] == "Unauthorized"
+            assert client.get("/videos/x", headers={"Authorization": "Bearer wrong"}).status_code == 401
+            ok = client.get("/openapi.json", headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200 and ok.json()["info"]["title"] == "tagging"
     finally:
         proc.terminate()
         proc.wait(30)

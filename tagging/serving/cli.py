@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from tagging.cliargs import add_pipeline_args, pipeline_config
+
+logger = logging.getLogger("tagging.serving")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -39,7 +43,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
                       decode_timeout_s=args.decode_timeout, decode_memory_mb=args.decode_memory_mb, space=args.space,
                       audience=AudienceConfig(k=args.audience_k, exploration=args.exploration),
                       maintenance_interval_s=args.maintenance_interval or None)
-    config = ServerConfig(hook=hook, roots=args.root or [], max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    token = os.environ.get("TAGGING_API_TOKEN") or None
+    if args.api_token_file:
+        token = Path(args.api_token_file).read_text().strip() or None
+    if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("serving on %s without an API token: anyone who can reach it can write", args.host)
+    config = ServerConfig(hook=hook, roots=args.root or [], max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+                          api_token=token)
     serve(config, args.host, args.port, "info" if args.verbose else "warning")
     return 0
 
@@ -77,6 +87,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--audience-k", type=int, default=300, help="default seed audience size")
     p.add_argument("--exploration", type=float, default=0.1, help="default exploration share of the audience")
     p.add_argument("--maintenance-interval", type=float, default=600.0, help="seconds between optimize runs (0: off)")
+    p.add_argument("--api-token-file", help="file holding the bearer token clients must send "
+                   "(or set TAGGING_API_TOKEN); /healthz and /readyz stay open")
     p.set_defaults(func=cmd_serve)
 
     p = subparsers.add_parser("backfill", help="ingest a whole catalog: resumable, idempotent, parallel")

@@ -10,13 +10,17 @@ Endpoints (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``):
 * ``POST /videos/{id}/interactions`` - record events, returns the warmed-up vector;
 * ``GET /healthz``, ``GET /readyz`` (models loaded), ``GET /metrics`` (Prometheus).
 
+With an API token configured, every endpoint but ``/healthz`` and ``/readyz`` needs
+``Authorization: Bearer <token>`` (401 otherwise).
+
 Errors are JSON ``{"error": <class>, "detail": <reason>, "source": ...}`` with 400 (bad id
-or event), 403 (path outside the roots), 404, 411/413 (upload size), 422 (bad media or
+or event), 401 (missing or wrong API token), 403 (path outside the roots), 404, 411/413 (upload size), 422 (bad media or
 malformed body), 503 (models still loading).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -48,12 +52,19 @@ class ServerConfig:
         roots: Directories ``POST /videos/by-path`` may read from (none: the endpoint is refused).
         max_upload_bytes: Largest accepted request body of an upload.
         upload_dir: Where uploads are stored (default: a temporary directory).
+        api_token: When set, requests (other than health probes) must carry
+            ``Authorization: Bearer <api_token>``.
     """
 
     hook: HookConfig = field(default_factory=HookConfig)
     roots: list[str] = field(default_factory=list)
     max_upload_bytes: int = 256 * 1024 * 1024
     upload_dir: str | None = None
+    api_token: str | None = None
+
+
+OPEN_PATHS = ("/healthz", "/readyz")
+"""Endpoints that answer without the API token (load-balancer probes)."""
 
 
 class PathNotAllowed(TaggingError):
@@ -171,9 +182,18 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
     async def _value_error(_: Request, exc: ValueError) -> JSONResponse:
         return error(422, "ValueError", str(exc))
 
+    expected_auth = f"Bearer {cfg.api_token}".encode() if cfg.api_token else None
+
     @app.middleware("http")
     async def _metrics_and_limits(request: Request, call_next: Any) -> Any:
         t0 = time.perf_counter()
+        if expected_auth is not None and request.url.path not in OPEN_PATHS:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected_auth):
+                resp = error(401, "Unauthorized", "missing or wrong API token (Authorization: Bearer <token>)")
+                resp.headers["WWW-Authenticate"] = "Bearer"
+                m_requests.labels(request.method, "unauthorized", "401").inc()
+                return resp
         if request.method == "POST" and request.url.path == "/videos":
             length = request.headers.get("content-length")
             if length is None:

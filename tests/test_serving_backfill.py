@@ -180,3 +180,38 @@ def test_ray_engine_gives_the_same_rows(mixed: Path, tmp_path: Path, pipeline: P
     ids = set(_table(ray_db))  # the Ray source can also be the LanceDB catalog itself
     again = run_backfill(str(ray_db), BackfillConfig(db=str(ray_db), engine="ray"), pipeline)
     assert again.done == len(ids) and again.processed == 0
+
+
+def test_backfill_from_http_urls(mixed: Path, tmp_path: Path, pipeline: Pipeline) -> None:
+    """A manifest of URLs: downloaded at decode time, rows keep the URL, ids come from the URL, reruns skip."""
+    import functools
+    import http.server
+    import tempfile
+    import threading
+
+    from tagging.errors import LimitExceeded
+    from tagging.serving.fetch import fetched, url_video_id
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mixed))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        urls = [f"{base}/good1.mp4", f"{base}/missing.mp4", f"{base}/random.mp4"]
+        manifest = tmp_path / "m.jsonl"
+        manifest.write_text("".join(json.dumps({"uri": u, "caption": "Drums #music"}) + "\n" for u in urls))
+        before = set(Path(tempfile.gettempdir()).glob("tagging-fetch-*"))
+        db = tmp_path / "db"
+        report = run_backfill(str(manifest), BackfillConfig(db=str(db), workers=1), pipeline)
+        assert (report.processed, report.failed) == (1, 2)
+        assert dict(report.failures) == {"MediaNotFound": 1, "VideoOpenFailure": 1}
+        rows = _table(db)
+        assert list(rows) == [url_video_id(urls[0])] and rows[url_video_id(urls[0])]["source_uri"] == urls[0]
+        assert set(Path(tempfile.gettempdir()).glob("tagging-fetch-*")) == before  # downloads deleted
+        again = run_backfill(str(manifest), BackfillConfig(db=str(db), workers=1), pipeline)
+        assert (again.done, again.skipped_failed, again.processed) == (1, 2, 0)
+        with pytest.raises(LimitExceeded, match="limit"), fetched(urls[0], max_bytes=1000):
+            pass
+    finally:
+        srv.shutdown()

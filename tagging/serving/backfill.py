@@ -29,6 +29,7 @@ import numpy as np
 
 from tagging.catalog import Catalog
 from tagging.errors import CatalogError, TaggingError
+from tagging.serving.fetch import fetched, is_remote
 from tagging.serving.isolation import DecodePool, DecodeSettings
 from tagging.serving.sources import FailureLog, Item, catalog_state, read_source, resolve_id
 from tagging.serving.writer import BatchWriter, WriterConfig
@@ -221,20 +222,30 @@ def _local_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Any) -> It
             for fut in finished:
                 it = inflight.pop(fut)
                 try:
-                    media = fut.result()
-                    result = pipeline.analyze_media(media, it.video_id, it.caption, it.metadata)
-                    yield it, result.to_row(), None
+                    yield it, analyze_item(pipeline, fut.result(), it), None
                 except TaggingError as exc:
                     yield it, None, exc
             fill()
 
 
 def _decode_item(pool: DecodePool, item: Item) -> Any:
+    """Decode one item in the pool; an ``http(s)://`` item is downloaded first (and deleted after)."""
     from tagging.catalog import validate_video_id
     from tagging.serving.hook import resolve_source
 
     validate_video_id(resolve_id(item))
+    if is_remote(item.uri):
+        with fetched(item.uri, max_bytes=pool.settings.limits.max_file_bytes) as path:
+            return pool.decode(path)
     return pool.decode(resolve_source(item.uri))
+
+
+def analyze_item(pipeline: Any, media: Any, item: Item) -> dict[str, Any]:
+    """The catalog row of a decoded item; a fetched item keeps its URL as ``source_uri``."""
+    row = pipeline.analyze_media(media, item.video_id, item.caption, item.metadata).to_row()
+    if is_remote(item.uri):
+        row["source_uri"] = item.uri
+    return row
 
 
 def _ray_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Any) -> Iterator[Outcome]:

@@ -42,15 +42,14 @@ class DecodeAndAnalyze:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         """Process one batch of items (columns ``uri``, ``video_id``, ``caption_json``, ``metadata_json``)."""
-        from tagging.serving.backfill import _decode_item
+        from tagging.serving.backfill import _decode_item, analyze_item
         from tagging.serving.sources import Item
 
         keys, payloads = [], []
         for uri, vid, cap, meta in zip(batch["uri"], batch["video_id"], batch["caption_json"], batch["metadata_json"]):
             item = Item(str(uri), str(vid) if vid else None, json.loads(cap), json.loads(meta))
             try:
-                media = _decode_item(self.pool, item)
-                row = self.pipeline.analyze_media(media, item.video_id, item.caption, item.metadata).to_row()
+                row = analyze_item(self.pipeline, _decode_item(self.pool, item), item)
                 out: tuple = ("ok", item.video_id, row)
             except TaggingError as exc:
                 out = ("err", item.video_id, exc.error_class, exc.source, exc.reason)

@@ -208,6 +208,7 @@ def test_backfill_from_http_urls(mixed: Path, tmp_path: Path, pipeline: Pipeline
         assert dict(report.failures) == {"MediaNotFound": 1, "VideoOpenFailure": 1}
         rows = _table(db)
         assert list(rows) == [url_video_id(urls[0])] and rows[url_video_id(urls[0])]["source_uri"] == urls[0]
+        assert json.loads(rows[url_video_id(urls[0])]["probe_json"])["path"] == urls[0]  # not the deleted download
         assert set(Path(tempfile.gettempdir()).glob("tagging-fetch-*")) == before  # downloads deleted
         again = run_backfill(str(manifest), BackfillConfig(db=str(db), workers=1), pipeline)
         assert (again.done, again.skipped_failed, again.processed) == (1, 2, 0)

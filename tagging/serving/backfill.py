@@ -241,11 +241,11 @@ def _decode_item(pool: DecodePool, item: Item) -> Any:
 
 
 def analyze_item(pipeline: Any, media: Any, item: Item) -> dict[str, Any]:
-    """The catalog row of a decoded item; a fetched item keeps its URL as ``source_uri``."""
-    row = pipeline.analyze_media(media, item.video_id, item.caption, item.metadata).to_row()
+    """The catalog row of a decoded item; a fetched item keeps its URL (not the deleted download)."""
+    result = pipeline.analyze_media(media, item.video_id, item.caption, item.metadata)
     if is_remote(item.uri):
-        row["source_uri"] = item.uri
-    return row
+        result.source_uri = result.info.path = item.uri
+    return result.to_row()
 
 
 def _ray_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Any) -> Iterator[Outcome]:

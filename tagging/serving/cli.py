@@ -33,6 +33,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decode-memory-mb", type=int, default=4096, help="address-space limit of a decode process")
 
 
+def api_token(token_file: str | None) -> str | None:
+    """The API token from ``token_file`` or ``TAGGING_API_TOKEN`` (None when neither is given).
+
+    Raises:
+        SystemExit: A token was asked for but is empty or not printable ASCII (it would
+            silently leave the service open, or lock every client out).
+    """
+    if token_file:
+        where, raw = token_file, Path(token_file).read_text()
+    elif "TAGGING_API_TOKEN" in os.environ:
+        where, raw = "TAGGING_API_TOKEN", os.environ["TAGGING_API_TOKEN"]
+    else:
+        return None
+    token = raw.strip()
+    if not token or not token.isascii() or not token.isprintable() or " " in token:
+        raise SystemExit(f"tagging serve: {where}: the API token must be non-empty printable ASCII without spaces")
+    return token
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the HTTP service under uvicorn."""
     from tagging.serving.audience import AudienceConfig
@@ -43,9 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                       decode_timeout_s=args.decode_timeout, decode_memory_mb=args.decode_memory_mb, space=args.space,
                       audience=AudienceConfig(k=args.audience_k, exploration=args.exploration),
                       maintenance_interval_s=args.maintenance_interval or None)
-    token = os.environ.get("TAGGING_API_TOKEN") or None
-    if args.api_token_file:
-        token = Path(args.api_token_file).read_text().strip() or None
+    token = api_token(args.api_token_file)
     if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("serving on %s without an API token: anyone who can reach it can write", args.host)
     config = ServerConfig(hook=hook, roots=args.root or [], max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),

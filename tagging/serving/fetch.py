@@ -64,8 +64,8 @@ def fetched(uri: str, max_bytes: int = 2 * 1024**3, timeout_s: float = 60.0) -> 
         MediaError: Any other HTTP status, a network error or a timeout.
     """
     tmp = Path(tempfile.mkdtemp(prefix="tagging-fetch-"))
-    name = PurePosixPath(unquote(urlparse(uri).path)).name or "video"
-    dest = tmp / re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[-120:]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", PurePosixPath(unquote(urlparse(uri).path)).name)
+    dest = tmp / (name.lstrip(".")[-120:] or "video")  # never "", "." or ".."
     try:
         _download(uri, dest, max_bytes, timeout_s)
         yield dest
@@ -73,24 +73,42 @@ def fetched(uri: str, max_bytes: int = 2 * 1024**3, timeout_s: float = 60.0) -> 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) only (never ftp:// or file://)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # noqa: ANN001
+        if urlparse(newurl).scheme.lower() not in REMOTE_SCHEMES:
+            raise MediaError(req.full_url, f"redirect to a non-http(s) URL refused: {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def _download(uri: str, dest: Path, max_bytes: int, timeout_s: float) -> None:
     req = urllib.request.Request(uri, headers={"User-Agent": "tagging-backfill"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp, open(dest, "wb") as out:  # noqa: S310 - http(s) only
+        with _OPENER.open(req, timeout=timeout_s) as resp, open(dest, "wb") as out:
             length = resp.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > max_bytes:
-                raise LimitExceeded(uri, f"remote file is {int(length)} bytes, over the {max_bytes}-byte limit")
+            expected = int(length) if length and length.isdigit() else None
+            if expected is not None and expected > max_bytes:
+                raise LimitExceeded(uri, f"remote file is {expected} bytes, over the {max_bytes}-byte limit")
             total = 0
             while chunk := resp.read(CHUNK):
                 total += len(chunk)
                 if total > max_bytes:
                     raise LimitExceeded(uri, f"remote file is over the {max_bytes}-byte limit")
                 out.write(chunk)
+            if expected is not None and total != expected:  # a dropped connection reads as a short body
+                raise MediaError(uri, f"download truncated: {total} of {expected} bytes")
+    except MediaError:
+        raise
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):
             raise MediaNotFound(uri, f"HTTP {exc.code} {exc.reason}") from None
         raise MediaError(uri, f"cannot fetch: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise MediaError(uri, f"cannot fetch: {reason}") from None
+        raise MediaError(uri, f"cannot fetch: {getattr(exc, 'reason', exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - bad status lines, broken chunking, local I/O: one typed error
+        raise MediaError(uri, f"cannot fetch: {type(exc).__name__}: {exc}") from None
     logger.debug("fetched %s (%d bytes) to %s", uri, os.path.getsize(dest), dest)

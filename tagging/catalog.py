@@ -320,21 +320,23 @@ class Catalog:
         save_features_npz(str(path), ids, feats, masks, {v: next(iter(extractor_ids[v])) for v in views})
         return len(data)
 
-    def search(self, vector: np.ndarray, column: str = "fused_vector", k: int = 10, where: str | None = None) -> list[dict[str, Any]]:
-        """Nearest rows to ``vector`` in ``column`` (cosine distance).
+    def search(self, vector: np.ndarray, column: str = "fused_vector", k: int = 10, where: str | None = None,
+               metric: str = "cosine") -> list[dict[str, Any]]:
+        """Nearest rows to ``vector`` in ``column``.
 
         Args:
             vector: Query vector.
             column: One of the vector columns.
             k: Number of results.
             where: Optional filter; build it with :func:`id_filter` / :func:`sql_string`, never from raw user text.
+            metric: ``"cosine"``, ``"dot"`` (CF scores) or ``"l2"``.
 
         Raises:
             ValueError: ``column`` is not a vector column.
         """
         if column not in VECTOR_COLUMNS:
             raise ValueError(f"column must be one of {VECTOR_COLUMNS}")
-        query = self.table.search(np.asarray(vector, np.float32), vector_column_name=column).metric("cosine").limit(k)
+        query = self.table.search(np.asarray(vector, np.float32), vector_column_name=column).metric(metric).limit(k)
         if where:
             query = query.where(where, prefilter=True)
         return query.to_list()

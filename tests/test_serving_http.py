@@ -115,6 +115,26 @@ def test_upload_get_audience_and_warm_up(server) -> None:
     assert client.get("/videos/up-1/vector").json()["vector"][0] > 0.9
 
 
+def test_recommendations_mix_warm_items_and_new_videos(server) -> None:
+    client, root, _ = server
+    with open(root / "clip.mp4", "rb") as fh:  # a new video, CB2CF prior (.1, .2, .3, .4)
+        up = client.post("/videos", files={"file": ("clip.mp4", fh, "video/mp4")}, data={"video_id": "rec-1"})
+    assert up.status_code == 201
+    r = client.get("/users/c3_u0/recommendations", params={"k": 4, "new_share": 0.5})
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert len(items) == 4 and items[0] == {"id": "i3", "score": pytest.approx(1.0, abs=0.05), "source": "warm"}
+    new = [it for it in items if it["source"] == "new"]
+    # 2 slots reserved; the rest go by score, and these new videos outscore the other warm items (~0)
+    assert len(new) == 3 and all(client.get(f"/videos/{it['id']}").status_code == 200 for it in new)
+    assert all(it["score"] == pytest.approx(0.4, abs=0.05) for it in new)  # u . prior, u ~ e_3
+    few = client.get("/users/c3_u0/recommendations", params={"k": 1, "new_share": 0}).json()["items"]
+    assert few == [items[0]]  # no reserved slot: the best item overall
+    r = client.get("/users/nobody/recommendations")
+    assert r.status_code == 404 and r.json()["error"] == "UnknownUser"
+    assert client.get("/users/c3_u0/recommendations", params={"new_share": 1.5}).status_code == 422
+
+
 @pytest.mark.parametrize("path, status", [("../outside/secret.mp4", 403), ("/etc/passwd", 403),
                                           ("escape.mp4", 403), ("missing.mp4", 404), ("clip.mp4", 201)])
 def test_by_path_is_confined_to_the_roots(server, path: str, status: int) -> None:

@@ -37,6 +37,10 @@ logger = logging.getLogger("tagging.serving")
 FEATURE_VECTORS = ("frames_vector", "audio_vector", "text_vector", "fused_vector")
 
 
+class UnknownUser(TaggingError):
+    """A user id the CF space does not know."""
+
+
 @dataclass
 class HookConfig:
     """Everything the hook (and the HTTP service) is configured with.
@@ -295,6 +299,44 @@ class UploadHook:
         state = self.item_vector(video_id)
         users = self.audience_model().seed(np.asarray(state["vector"], np.float32), k, exploration)
         return {"video_id": video_id, "blend": state["blend"], "users": users}
+
+    def recommend(self, user_id: str, k: int = 20, new_share: float = 0.2) -> dict[str, Any]:
+        """A user's candidates: warm items of the CF space mixed with new catalog videos.
+
+        New videos are the catalog rows whose CB2CF ``cf_vector`` scores best against the
+        user's vector (a LanceDB dot-product search); ``round(new_share * k)`` slots are
+        reserved for them, so fresh uploads and new creators get shown before anyone has
+        watched them (:meth:`cb2cf.Predictor.recommend`).
+
+        Returns:
+            ``{"user_id", "new_share", "items": [{"id", "score", "source": "warm"|"new"}]}``.
+
+        Raises:
+            UnknownUser: ``user_id`` is not in the CF space.
+            TaggingError: No CF space configured.
+            ValueError: ``new_share`` outside [0, 1].
+        """
+        from cb2cf.predictor import Predictor
+
+        if self._space is None:
+            raise TaggingError("service", "no CF space configured")
+        if not 0.0 <= new_share <= 1.0:
+            raise ValueError(f"new_share must be in [0, 1], got {new_share}")
+        try:
+            u = self._space.user_vectors[self._space.user_index(user_id)]
+        except KeyError:
+            raise UnknownUser(user_id, "user is not in the CF space") from None
+        new_ids, new_vecs = [], []
+        if self.catalog.count() and "cf_vector" in self.catalog.table.schema.names:
+            for hit in self.catalog.search(u, "cf_vector", k=2 * k, where="cf_vector IS NOT NULL", metric="dot"):
+                if str(hit["video_id"]) not in self._space._iidx:  # a warm item is scored from the space
+                    new_ids.append(str(hit["video_id"]))
+                    new_vecs.append(np.asarray(hit["cf_vector"], np.float32))
+        ranked = Predictor(self._space).recommend(
+            user_id, k, new_ids, np.stack(new_vecs) if new_vecs else None, new_share)
+        items = [{"id": str(i), "score": round(float(sc), 6), "source": str(src)}
+                 for i, sc, src in zip(ranked.ids, ranked.scores, ranked.sources)]
+        return {"user_id": user_id, "new_share": new_share, "items": items}
 
     def record_interactions(self, video_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Store events and return the item's updated vector state.

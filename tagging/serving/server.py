@@ -8,6 +8,7 @@ Endpoints (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``):
 * ``GET /videos/{id}/audience`` - seed audience (``k``, ``exploration``);
 * ``GET /videos/{id}/vector`` - current CF vector (prior, blend);
 * ``POST /videos/{id}/interactions`` - record events, returns the warmed-up vector;
+* ``GET /users/{id}/recommendations`` - warm items mixed with new videos (``k``, ``new_share``);
 * ``GET /healthz``, ``GET /readyz`` (models loaded), ``GET /metrics`` (Prometheus).
 
 With an API token configured, every endpoint but ``/healthz`` and ``/readyz`` needs
@@ -37,7 +38,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from tagging.errors import CatalogError, InvalidVideoId, LimitExceeded, MediaError, MediaNotFound, TaggingError
-from tagging.serving.hook import HookConfig, UploadHook, jsonable_row
+from tagging.serving.hook import HookConfig, UnknownUser, UploadHook, jsonable_row
 from tagging.serving.warmup import InvalidInteraction
 
 logger = logging.getLogger("tagging.serving")
@@ -96,7 +97,7 @@ class Events(BaseModel):
     events: list[Event] = Field(..., min_length=1, max_length=10000)
 
 
-_STATUS = [(InvalidVideoId, 400), (InvalidInteraction, 400), (PathNotAllowed, 403), (MediaNotFound, 404),
+_STATUS = [(InvalidVideoId, 400), (InvalidInteraction, 400), (PathNotAllowed, 403), (MediaNotFound, 404), (UnknownUser, 404),
            (LimitExceeded, 413), (MediaError, 422), (NotReady, 503), (CatalogError, 500), (TaggingError, 409)]
 
 
@@ -280,6 +281,13 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
         """The item's current CF vector: CB2CF prior folded in with its interactions."""
         require_ready()
         return hook.item_vector(video_id)
+
+    @app.get("/users/{user_id}/recommendations", tags=["cold start"])
+    def recommendations(user_id: str, k: int = Query(20, ge=1, le=1000),
+                        new_share: float = Query(0.2, ge=0.0, le=1.0)) -> dict[str, Any]:
+        """Warm items of the CF space mixed with new videos placed by CB2CF (``new_share`` of the slots reserved)."""
+        require_ready()
+        return hook.recommend(user_id, k, new_share)
 
     @app.post("/videos/{video_id}/interactions", tags=["cold start"])
     def interactions(video_id: str, body: Events) -> dict[str, Any]:

@@ -309,7 +309,9 @@ class UploadHook:
         watched them (:meth:`cb2cf.Predictor.recommend`).
 
         Returns:
-            ``{"user_id", "new_share", "items": [{"id", "score", "source": "warm"|"new"}]}``.
+            ``{"user_id", "new_share", "items": [{"id", "score", "source", "reason", "tags"?}]}``;
+            ``source`` is ``"warm"`` or ``"new"``, ``reason`` says why the item is there
+            (its CF score, or a new video placed by its content, with its tags).
 
         Raises:
             UnknownUser: ``user_id`` is not in the CF space.
@@ -326,16 +328,24 @@ class UploadHook:
             u = self._space.user_vectors[self._space.user_index(user_id)]
         except KeyError:
             raise UnknownUser(user_id, "user is not in the CF space") from None
-        new_ids, new_vecs = [], []
+        new_ids, new_vecs, new_tags = [], [], {}
         if self.catalog.count() and "cf_vector" in self.catalog.table.schema.names:
             for hit in self.catalog.search(u, "cf_vector", k=2 * k, where="cf_vector IS NOT NULL", metric="dot"):
                 if str(hit["video_id"]) not in self._space._iidx:  # a warm item is scored from the space
                     new_ids.append(str(hit["video_id"]))
                     new_vecs.append(np.asarray(hit["cf_vector"], np.float32))
+                    new_tags[new_ids[-1]] = list(hit.get("tags") or [])
         ranked = Predictor(self._space).recommend(
             user_id, k, new_ids, np.stack(new_vecs) if new_vecs else None, new_share)
-        items = [{"id": str(i), "score": round(float(sc), 6), "source": str(src)}
-                 for i, sc, src in zip(ranked.ids, ranked.scores, ranked.sources)]
+        items = []
+        for i, sc, src in zip(ranked.ids, ranked.scores, ranked.sources):
+            item = {"id": str(i), "score": round(float(sc), 6), "source": str(src)}
+            if src == "new":
+                item |= {"reason": "new video, placed in your interest space from its content (CB2CF)",
+                         "tags": new_tags.get(str(i), [])}
+            else:
+                item["reason"] = "collaborative filtering: users with your tastes watched it"
+            items.append(item)
         return {"user_id": user_id, "new_share": new_share, "items": items}
 
     def record_interactions(self, video_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:

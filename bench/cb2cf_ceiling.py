@@ -32,17 +32,9 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
-from cb2cf.benchmark import _ridge_predict, prepare_split
+from cb2cf.benchmark import _ridge_fit, _ridge_predict, prepare_split, select_ridge
 from cb2cf.metrics import rank_metrics
 from cb2cf.movielens import concat_views
-
-
-def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float, w: np.ndarray | None = None) -> np.ndarray:
-    Xb = np.hstack([X, np.ones((len(X), 1))]).astype(np.float64)
-    Xw = Xb if w is None else Xb * w[:, None]
-    A = Xw.T @ Xb + alpha * np.eye(Xb.shape[1])
-    A[-1, -1] -= alpha
-    return np.linalg.solve(A, Xw.T @ Y.astype(np.float64))
 
 
 def main() -> None:
@@ -63,12 +55,7 @@ def main() -> None:
     g = tags.groupby("movieId")
     T = np.log1p(np.stack([g.size().reindex(ids).fillna(0).to_numpy(),
                            g["userId"].nunique().reindex(ids).fillna(0).to_numpy()], 1))
-    W, best = None, -1.0
-    for alpha in (0.1, 1.0, 10.0, 100.0, 1000.0):
-        Wa = _ridge_fit(X[rows["warm"]], V, alpha)
-        r = rank_metrics(U @ _ridge_predict(Wa, X[rows["val"]]).T, s.R_val)["recall@20"]
-        if r > best:
-            W, best, best_alpha = Wa, r, alpha
+    W, best_alpha = select_ridge(X, s)
     P = _ridge_predict(W, X)
     D = P / np.linalg.norm(P, axis=1, keepdims=True)
     true_norm = np.linalg.norm(V, axis=1)

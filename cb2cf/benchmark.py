@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 from cb2cf.features import ViewSpec, select_rows
 from cb2cf.interactions import Interactions, to_matrix
-from cb2cf.metrics import rank_metrics
+from cb2cf.metrics import audience_metrics, rank_metrics
 from cb2cf.movielens import concat_views, load_movielens, movie_views
 from cb2cf.space import CFSpace, SpaceConfig, train_space
 from cb2cf.train import ItemSet, TrainConfig, train_cb2cf
@@ -50,11 +50,29 @@ AUDIENCE_KS = (20, 50)
 AUDIENCE_KEYS = ("recall@20", "recall@50", "ndcg@20", "ndcg@50")
 
 
-def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> np.ndarray:
+def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> np.ndarray:
     Xb = np.hstack([X, np.ones((len(X), 1), np.float32)]).astype(np.float64)
-    A = Xb.T @ Xb + alpha * np.eye(Xb.shape[1])
+    Xw = Xb if weights is None else Xb * weights[:, None]  # per-row weights (weighted least squares)
+    A = Xw.T @ Xb + alpha * np.eye(Xb.shape[1])
     A[-1, -1] -= alpha  # no penalty on the intercept
-    return np.linalg.solve(A, Xb.T @ Y.astype(np.float64))
+    return np.linalg.solve(A, Xw.T @ Y.astype(np.float64))
+
+
+def select_ridge(X: np.ndarray, split: Split, alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0),
+                 ) -> tuple[np.ndarray, float]:
+    """The ridge baseline: content rows of ``X`` -> CF vectors, alpha picked on cold validation Recall@20.
+
+    Returns:
+        (weights incl. intercept row, alpha).
+    """
+    rows, U = split.rows, split.space.user_vectors
+    best_a, best = alphas[0], -1.0
+    for a in alphas:
+        W = _ridge_fit(X[rows["warm"]], split.space.item_vectors, a)
+        r = rank_metrics(U @ _ridge_predict(W, X[rows["val"]]).T, split.R_val)["recall@20"]
+        if r > best:
+            best_a, best = a, r
+    return _ridge_fit(X[rows["warm"]], split.space.item_vectors, best_a), best_a
 
 
 def _ridge_predict(W: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -181,7 +199,7 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
         if items:
             results[name] = rank_metrics(S_test, R_test) | (extra or {})
         if name != "most popular (test counts, leaky)":  # one score per item: no ranking of users
-            audience[name] = rank_metrics(S_test.T, R_test.T, ks=AUDIENCE_KS, precision_ks=())
+            audience[name] = audience_metrics(S_test, R_test, AUDIENCE_KS)
 
     score("random", rng.random(R_test.shape))
     pop = np.asarray(R_test.sum(0)).ravel()
@@ -199,13 +217,7 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
     timings["content kNN"] = time.time() - t0
 
     t0 = time.time()
-    best_a, best = 0.0, -1.0
-    for a in (0.1, 1.0, 10.0, 100.0, 1000.0):
-        W = _ridge_fit(Xc[sl["warm"]], space.item_vectors, a)
-        r = rank_metrics(U @ _ridge_predict(W, Xc[sl["val"]]).T, R_val)["recall@20"]
-        if r > best:
-            best_a, best = a, r
-    W = _ridge_fit(Xc[sl["warm"]], space.item_vectors, best_a)
+    W, best_a = select_ridge(Xc, split)
     score("ridge", U @ _ridge_predict(W, Xc[sl["test"]]).T, {"alpha": best_a})
     timings["ridge"] = time.time() - t0
 
@@ -221,7 +233,7 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
             m_s, _ = train_cb2cf(split.item_set("warm"), space, replace(tcfg, seed=int(s)), split.item_set("val"),
                                  split.specs)
             S = U @ m_s.predict(test.features, test.masks).T
-            runs.append((rank_metrics(S, R_test), rank_metrics(S.T, R_test.T, ks=AUDIENCE_KS, precision_ks=())))
+            runs.append((rank_metrics(S, R_test), audience_metrics(S, R_test, AUDIENCE_KS)))
         name = f"CB2CF, mean of training seeds {', '.join(str(x) for x in (tcfg.seed, *extra_train_seeds))}"
         results[name] = {k: float(np.mean([r[0][k] for r in runs])) for k in METRIC_KEYS} | {
             "users": results["CB2CF"]["users"], "std_recall@20": float(np.std([r[0]["recall@20"] for r in runs]))}

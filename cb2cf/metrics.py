@@ -54,3 +54,21 @@ def rank_metrics(scores: np.ndarray, truth: sp.spmatrix, ks: tuple[int, ...] = (
     for k in precision_ks:
         out[f"precision@{k}"] = float(np.mean(hits[:, :k].sum(1) / k))
     return out
+
+
+def audience_metrics(scores: np.ndarray, truth: sp.spmatrix, ks: tuple[int, ...] = (20, 50)) -> dict[str, float]:
+    """The other direction of :func:`rank_metrics`: all users ranked for each item (who to seed it to).
+
+    Args:
+        scores: (n_users, n_items) scores, as for :func:`rank_metrics`.
+        truth: (n_users, n_items) relevance.
+        ks: Cut-offs for recall and NDCG.
+
+    Returns:
+        ``{"recall@k": ..., "ndcg@k": ..., "users": n}``, averaged over items with at least
+        one relevant user (``users`` counts those items).
+
+    Raises:
+        ValueError: Shapes differ.
+    """
+    return rank_metrics(np.asarray(scores).T, sp.csr_matrix(truth).T, ks=ks, precision_ks=())

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from cb2cf.errors import ContentError
 from cb2cf.features import ViewSpec, fingerprint_features, normalize_features
-from cb2cf.metrics import rank_metrics
+from cb2cf.metrics import audience_metrics, rank_metrics
 from cb2cf.model import CB2CF, default_device, library_versions
 from cb2cf.space import CFSpace
 
@@ -170,7 +170,7 @@ def evaluate(model: CB2CF, space_users: np.ndarray, items: ItemSet, k: int = 20,
     pred = model.predict(items.features, items.masks)
     S = space_users @ pred.T
     out = rank_metrics(S, items.interactions, ks=(10, k), precision_ks=(k,))
-    aud = rank_metrics(S.T, sp.csr_matrix(items.interactions).T, ks=(audience_k,), precision_ks=())
+    aud = audience_metrics(S, items.interactions, (audience_k,))
     return out | {f"audience_{m}": v for m, v in aud.items()}
 
 

@@ -45,8 +45,12 @@ def default_video_id(path: str | Path) -> str:
         if size > 1 << 20:
             fh.seek(max(1 << 20, size - (1 << 20)))
             h.update(fh.read())
-    stem = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9_.-]+", "-", p.stem)).strip("-._")[:80].strip("-._") or "video"
-    return f"{stem}-{h.hexdigest()[:10]}"
+    return f"{id_stem(p.stem)}-{h.hexdigest()[:10]}"
+
+
+def id_stem(name: str) -> str:
+    """The readable part of a derived video id: ``name`` reduced to a safe slug (at most 80 chars)."""
+    return re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9_.-]+", "-", name)).strip("-._")[:80].strip("-._") or "video"
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:

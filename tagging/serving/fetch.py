@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from tagging.errors import LimitExceeded, MediaError, MediaNotFound
+from tagging.inputs import id_stem
 
 logger = logging.getLogger("tagging.serving")
 
@@ -41,9 +42,7 @@ def is_remote(uri: str) -> bool:
 
 def url_video_id(uri: str) -> str:
     """A stable id for a URL: its file name (slugged) plus a hash of the whole URL."""
-    name = PurePosixPath(unquote(urlparse(uri).path)).stem
-    stem = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9_.-]+", "-", name)).strip("-._")[:80].strip("-._") or "video"
-    return f"{stem}-{hashlib.sha1(uri.encode()).hexdigest()[:10]}"
+    return f"{id_stem(PurePosixPath(unquote(urlparse(uri).path)).stem)}-{hashlib.sha1(uri.encode()).hexdigest()[:10]}"
 
 
 @contextmanager

@@ -47,10 +47,10 @@ def peak_mb() -> tuple[float, float]:
 
 def one(mode: str, src: str, db: str) -> dict:
     """Run one configuration in this process and return its measurements."""
-    from tagging.catalog import Catalog
     from tagging.inputs import expand_paths
     from tagging.pipeline import Pipeline
-    from tagging.serving.backfill import BackfillConfig, run_backfill
+    from tagging.serving.backfill.run import BackfillConfig, run_backfill
+    from tagging.store.catalog import Catalog
 
     pipeline = Pipeline()
     pipeline.warmup()

@@ -1,6 +1,6 @@
 """Where the CB2CF gap is: preference direction versus popularity (vector norm).
 
-On the benchmark's own split (``cb2cf.benchmark.prepare_split``), every row maps content
+On the benchmark's own split (``cb2cf.bench.benchmark.prepare_split``), every row maps content
 to CF vectors and is scored like the benchmark (cold items ranked for each user by
 ``U @ p``; Recall@20 on the cold validation and test items). The rows split a predicted
 vector into its direction and its norm:
@@ -32,9 +32,9 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
-from cb2cf.benchmark import _ridge_fit, _ridge_predict, prepare_split, select_ridge
+from cb2cf.bench.benchmark import _ridge_fit, _ridge_predict, prepare_split, select_ridge
+from cb2cf.bench.movielens import concat_views
 from cb2cf.metrics import rank_metrics
-from cb2cf.movielens import concat_views
 
 
 def main() -> None:

@@ -90,8 +90,8 @@ def main() -> int:
 
     import torch
 
-    from tagging.catalog import Catalog
     from tagging.pipeline import Pipeline, expand_paths, load_captions
+    from tagging.store.catalog import Catalog
 
     files: list[Path] = []
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))

@@ -17,11 +17,11 @@ import numpy as np
 
 from cb2cf.errors import CB2CFError
 
-logger = logging.getLogger("cb2cf")
+logger = logging.getLogger(__name__)
 
 
 def _benchmark(a: argparse.Namespace) -> int:
-    from cb2cf.benchmark import format_table, run_benchmark, write_json
+    from cb2cf.bench.benchmark import format_table, run_benchmark, write_json
     from cb2cf.train import TrainConfig
 
     cfg = TrainConfig(name="cb2cf-ml-latest-small", seed=a.seed, max_seconds=a.max_seconds)

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from cb2cf.errors import InteractionLogError
 
-logger = logging.getLogger("cb2cf")
+logger = logging.getLogger(__name__)
 
 _ALIASES = {"userId": "user_id", "movieId": "item_id", "itemId": "item_id", "rating": "weight"}
 DUPLICATE_POLICIES = ("error", "sum", "max", "last")

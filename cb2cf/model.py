@@ -27,7 +27,7 @@ from torch import nn
 from cb2cf.errors import FeatureMismatchError, ModelFileError
 from cb2cf.features import Features, Masks, ViewSpec, normalize_features
 
-logger = logging.getLogger("cb2cf")
+logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

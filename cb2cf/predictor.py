@@ -21,7 +21,7 @@ from cb2cf.features import Features, Masks
 from cb2cf.model import CB2CF
 from cb2cf.space import CFSpace
 
-logger = logging.getLogger("cb2cf")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

@@ -22,7 +22,7 @@ import pandas as pd
 from cb2cf.errors import ModelFileError, SpaceError, UnknownIdError
 from cb2cf.interactions import Interactions
 
-logger = logging.getLogger("cb2cf")
+logger = logging.getLogger(__name__)
 
 SPACE_JSON = "space.json"
 SPACE_TENSORS = "space.safetensors"

@@ -31,7 +31,7 @@ from cb2cf.metrics import audience_metrics, rank_metrics
 from cb2cf.model import CB2CF, default_device, library_versions
 from cb2cf.space import CFSpace
 
-logger = logging.getLogger("cb2cf")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

@@ -7,8 +7,9 @@ import json
 import re
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import unquote, urlparse
 
-from tagging.errors import TaggingError
+from tagging.errors import MediaError, MediaNotFound, TaggingError
 
 MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".m4a", ".mp3", ".wav", ".ogg", ".flac", ".aac", ".ts", ".3gp"}
 Caption = str | dict[str, Any] | None
@@ -84,3 +85,20 @@ def load_captions(paths: Iterable[str | Path], captions_file: str | Path | None 
     return out
 
 
+def resolve_source(source: str | Path) -> Path:
+    """A local path from a path or ``file://`` URI.
+
+    Raises:
+        MediaError: Unsupported URI scheme.
+        MediaNotFound: The file does not exist.
+    """
+    s = str(source)
+    if "://" in s:
+        u = urlparse(s)
+        if u.scheme != "file":
+            raise MediaError(s, f"unsupported URI scheme {u.scheme!r} (use a local path or file://)")
+        s = unquote(u.path)
+    p = Path(s)
+    if not p.is_file():
+        raise MediaNotFound(str(source), "file does not exist or is not a regular file")
+    return p

@@ -17,17 +17,18 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from tagging.catalog import Catalog, CatalogDims, validate_video_id
-from tagging.errors import ExtractorError, ModelLoadError, TaggingError
-from tagging.enrich import EnrichConfig, Enricher, Enrichment
+from tagging import coldstart
+from tagging.enrich.enricher import EnrichConfig, Enricher, Enrichment
+from tagging.errors import ExtractorError, TaggingError
 from tagging.extractors import Features, ItemContent, get_extractor, l2_normalize
 from tagging.inputs import MEDIA_EXTENSIONS, Caption, caption_text, default_video_id, expand_paths, load_captions
 from tagging.media import DecodedMedia, MediaLimits, decode, probe
 from tagging.results import Failure, IngestReport, VideoResult
-from tagging.tagger import Tag, Tagger, TaggerConfig
-from tagging.taxonomy import load_taxonomy
+from tagging.store.catalog import Catalog, CatalogDims, validate_video_id
+from tagging.tags.tagger import Tag, Tagger, TaggerConfig
+from tagging.tags.taxonomy import load_taxonomy
 
-logger = logging.getLogger("tagging.pipeline")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "MEDIA_EXTENSIONS", "Caption", "Failure", "IngestReport", "Pipeline", "PipelineConfig", "VideoResult",
@@ -100,7 +101,7 @@ class Pipeline:
         self.text = get_extractor(cfg.text_extractor)
         self.tagger = Tagger(load_taxonomy(cfg.taxonomy), cfg.tagger, cfg.text_extractor)
         if cfg.tag_head:  # raises ModelLoadError / HeadMismatchError when it does not fit
-            from tagging.heads import TagHead
+            from tagging.tags.heads import TagHead
 
             self.tagger.set_head(TagHead.load(
                 cfg.tag_head, self.tagger.taxonomy.taxonomy_id, sum(e.dim for e in self.extractors.values()),
@@ -140,22 +141,7 @@ class Pipeline:
                 ids) do not match this pipeline's extractors.
         """
         if self._cb2cf is None and self.config.cb2cf_model:
-            from cb2cf import CB2CF, CB2CFError, ViewSpec, check_views
-
-            path = self.config.cb2cf_model
-            try:
-                model = CB2CF.load(path)
-                unknown = sorted(set(model.views) - set(self.extractors))
-                if unknown:
-                    raise ModelLoadError(path, f"model views {unknown} are not modalities this pipeline extracts")
-                check_views(
-                    model,
-                    {v: ViewSpec(v, self.extractors[v].dim, self.extractors[v].extractor_id) for v in model.views},
-                    source=str(path),
-                )
-            except CB2CFError as exc:
-                raise ModelLoadError(path, str(exc)) from exc
-            self._cb2cf = model
+            self._cb2cf = coldstart.load_model(self.config.cb2cf_model, self.extractors)
         return self._cb2cf
 
     def warmup(self) -> float:
@@ -304,19 +290,7 @@ class Pipeline:
             model's views (then ``errors["cb2cf"]`` says so): the item is still tagged and
             stored, it just gets no place in the CF space from this model.
         """
-        model = self.cb2cf
-        feats, masks = {}, {}
-        for view, dim in model.views.items():
-            f = features.get(view)
-            present = f is not None and f.present
-            feats[view] = (f.vector if present else np.zeros(dim, np.float32))[None, :]
-            masks[view] = np.array([present])
-        vecs, placed = model.try_predict(feats, masks)
-        if not placed[0]:
-            if errors is not None:
-                errors["cb2cf"] = f"none of the CB2CF model's views {sorted(model.views)} is present: no CF vector"
-            return None, model.version
-        return vecs[0], model.version
+        return coldstart.place(self.cb2cf, features, errors)
 
     # ---------------------------------------------------------------- ingest
     def ingest(

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from tagging.enrich import Enrichment
+from tagging.enrich.enricher import Enrichment
 from tagging.extractors import Features
 from tagging.media import MediaInfo
-from tagging.tagger import Tag
+from tagging.tags.tagger import Tag
 
 
 @dataclass

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from tagging.catalog import CatalogDims
 from tagging.media import DecodedMedia, MediaInfo
 from tagging.serving.isolation import DecodeSettings, default_decode
+from tagging.store.catalog import CatalogDims
 
 FAKE_DIMS = CatalogDims(frames=8, audio=4, text=4, cf=4)
 
@@ -117,7 +117,7 @@ def hook_worker(db: str, jobs: list[tuple[str, str]], barrier: Any, out: Any) ->
     from concurrent.futures import ThreadPoolExecutor
 
     from tagging.serving.hook import HookConfig, UploadHook
-    from tagging.serving.writer import WriterConfig
+    from tagging.store.writer import WriterConfig
 
     cfg = HookConfig(db=db, maintenance_interval_s=None, writer=WriterConfig(max_rows=8, max_delay_ms=50))
     with UploadHook(cfg, pipeline=FakePipeline(), decode_fn=fake_decode) as hook:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tagging.catalog import Catalog, CatalogDims, id_filter, validate_video_id
 from tagging.errors import CatalogError, InvalidVideoId
+from tagging.store.catalog import Catalog, CatalogDims, id_filter, validate_video_id
 
 DIMS = CatalogDims(frames=8, audio=4, text=6, cf=3)
 

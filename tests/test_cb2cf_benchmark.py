@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cb2cf.benchmark import prepare_split
+from cb2cf.bench.benchmark import prepare_split
 from cb2cf.cli import main
 
 GENRES = {"Comedy": "funny laughs", "Horror": "scary monster", "Western": "cowboy desert", "Romance": "love story"}

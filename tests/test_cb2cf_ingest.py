@@ -10,10 +10,10 @@ import torch
 
 from cb2cf import CB2CF
 from cb2cf.features import load_features_npz
-from tagging.catalog import Catalog
-from tagging.cli import main
+from tagging.cli.main import main
 from tagging.errors import ModelLoadError
 from tagging.pipeline import Pipeline, PipelineConfig
+from tagging.store.catalog import Catalog
 
 
 def save_model(pipeline: Pipeline, path: Path, cf_dim: int = 16, extractor_ids: dict[str, str] | None = None,

@@ -132,7 +132,7 @@ def test_cli_train_space_train_predict(tmp_path, capsys) -> None:
 
 
 def test_content_table_missing_items() -> None:
-    from cb2cf.movielens import movie_views
+    from cb2cf.bench.movielens import movie_views
 
     movies = pd.DataFrame({"item_id": ["1"], "title": ["A (1999)"], "genres": ["Drama"]})
     with pytest.raises(ContentError, match="missing from movies.csv"):

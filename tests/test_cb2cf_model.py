@@ -10,8 +10,19 @@ import pytest
 import scipy.sparse as sp
 
 from cb2cf import (
-    CB2CF, CFSpace, ContentError, FeatureMismatchError, ItemSet, ModelFileError, Predictor, SpaceConfig,
-    TrainConfig, UnknownIdError, ViewSpec, train_cb2cf, train_space,
+    CB2CF,
+    CFSpace,
+    ContentError,
+    FeatureMismatchError,
+    ItemSet,
+    ModelFileError,
+    Predictor,
+    SpaceConfig,
+    TrainConfig,
+    UnknownIdError,
+    ViewSpec,
+    train_cb2cf,
+    train_space,
 )
 from cb2cf.interactions import Interactions
 from cb2cf.metrics import rank_metrics

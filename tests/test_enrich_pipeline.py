@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import cv2
+import media_factory as mf
 import numpy as np
 import pytest
 
-import media_factory as mf
-from tagging.catalog import Catalog
 from tagging.pipeline import Pipeline
+from tagging.store.catalog import Catalog
 
 SENTENCE = "Today I will show you how to cook pasta in the kitchen with fresh tomatoes."
 

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from tagging.errors import CorruptMedia, TaxonomyError
-from tagging.evaluate import EvalItem, LabelsError, evaluate, load_label_map, read_labels, resolve_labels, score_items
-from tagging.taxonomy import load_taxonomy
+from tagging.tags.evaluate import EvalItem, LabelsError, evaluate, load_label_map, read_labels, resolve_labels, score_items
+from tagging.tags.taxonomy import load_taxonomy
 
 IDS = load_taxonomy().ids
 
@@ -123,7 +123,7 @@ def test_evaluate_runs_pipeline_with_captions(tmp_path: Path) -> None:
 
 
 def test_evaluate_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from tagging import tagcli
+    from tagging.cli import tags as tagcli
 
     d = _labels_dir(tmp_path)
     (d / "caps.json").write_text(json.dumps({"b.mkv": {"title": "drum solo", "hashtags": ["drums"]}}))

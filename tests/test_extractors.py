@@ -117,8 +117,8 @@ def test_missing_dependency_message(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_pipeline_with_clip_scores_tags_with_the_same_clip(tiny_clip_dir: Path, clips: dict[str, Path], tmp_path: Path) -> None:
     """--clip-model: frames, zero-shot tags and the catalog all use the configured CLIP, offline."""
-    from tagging.catalog import Catalog
     from tagging.pipeline import Pipeline, PipelineConfig
+    from tagging.store.catalog import Catalog
 
     p = Pipeline(PipelineConfig(frames_extractor="clip", frames_config={"model": str(tiny_clip_dir)}))
     r = p.analyze(clips["good"])

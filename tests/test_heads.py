@@ -12,9 +12,9 @@ import pytest
 
 from tagging.errors import ModelLoadError
 from tagging.extractors import Features
-from tagging.heads import HeadConfig, HeadMismatchError, TagHead, calibrate_threshold, split_holdout, train_head
-from tagging.tagger import Tagger
-from tagging.taxonomy import load_taxonomy
+from tagging.tags.heads import HeadConfig, HeadMismatchError, TagHead, calibrate_threshold, split_holdout, train_head
+from tagging.tags.tagger import Tagger
+from tagging.tags.taxonomy import load_taxonomy
 
 EXTRACTORS = {"frames": "fake-frames@1", "audio": "fake-audio@1", "text": "fake-text@1"}
 
@@ -155,7 +155,7 @@ class _FakePipeline:
 
 
 def test_train_tags_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from tagging import tagcli
+    from tagging.cli import tags as tagcli
 
     rows = ["file\tlabel"]
     for i in range(12):

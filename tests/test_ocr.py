@@ -1,4 +1,4 @@
-"""Tests of tagging.ocr: rendered text is read, blank frames give nothing, frames are picked sparingly."""
+"""Tests of tagging.enrich.ocr: rendered text is read, blank frames give nothing, frames are picked sparingly."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tagging.enrich.ocr import OcrConfig, OcrHit, OcrReader, select_frames
 from tagging.errors import ExtractorError, MissingDependency
-from tagging.ocr import OcrConfig, OcrHit, OcrReader, select_frames
 
 rapidocr = pytest.importorskip("rapidocr_onnxruntime", reason="OCR not installed: pip install rapidocr-onnxruntime")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tagging.catalog import Catalog
-from tagging.cli import main
+from tagging.cli.main import main
 from tagging.errors import CorruptMedia, InvalidVideoId, LimitExceeded, MediaError, MediaNotFound, VideoOpenFailure
 from tagging.media import MediaLimits
 from tagging.pipeline import Pipeline, caption_text, default_video_id
+from tagging.store.catalog import Catalog
 
 
 def test_analyze_good_clip(pipeline: Pipeline, clips: dict[str, Path]) -> None:
@@ -115,7 +115,7 @@ def test_media_error_hierarchy() -> None:
 
 
 def test_awkward_file_names_get_valid_ids(clips: dict[str, Path], tmp_path: Path) -> None:
-    from tagging.catalog import validate_video_id
+    from tagging.store.catalog import validate_video_id
 
     for name in ["_intro.mp4", "clip..final.mp4", "..x.mp4", "ünïcode name!.mp4", "-.mp4"]:
         f = tmp_path / name
@@ -130,7 +130,7 @@ def test_bad_caption_is_a_typed_error_for_that_item(pipeline: Pipeline, clips: d
 
 
 def test_catalog_with_cf_vectors_accepts_a_pipeline_without_a_model(pipeline: Pipeline, clips: dict[str, Path], tmp_path: Path) -> None:
-    from tagging.catalog import CatalogDims
+    from tagging.store.catalog import CatalogDims
 
     d = pipeline.dims()
     Catalog(tmp_path / "db", dims=CatalogDims(d.frames, d.audio, d.text, cf=32)).table  # noqa: B018 - made with a 32-d model

@@ -1,4 +1,4 @@
-"""Tests of tagging.review: each flag is tripped by media made to trip it; a good clip passes."""
+"""Tests of tagging.enrich.review: each flag is tripped by media made to trip it; a good clip passes."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
+from tagging.enrich.review import PolicyResult, PolicyScreen, ReviewConfig, ReviewResult, review
 from tagging.errors import MissingDependency
 from tagging.media.types import DecodedMedia, MediaInfo
-from tagging.review import PolicyResult, PolicyScreen, ReviewConfig, ReviewResult, review
 
 SR = 16000
 N_FRAMES = 10

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from serving_helpers import make_cb2cf
 
-from tagging.catalog import Catalog
 from tagging.pipeline import Pipeline
-from tagging.serving.backfill import BackfillConfig, run_backfill
-from tagging.serving.sources import FailureLog, read_source
+from tagging.serving.backfill.run import BackfillConfig, run_backfill
+from tagging.serving.backfill.sources import FailureLog, read_source
+from tagging.store.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 STABLE = ("video_id", "source_uri", "caption", "tags", "extractors_json", "cf_model_version", "frames_present",
@@ -158,7 +158,7 @@ def test_manifest_sources(tmp_path: Path) -> None:
     jsonl = tmp_path / "m.jsonl"
     jsonl.write_text(json.dumps({"path": "a.mp4", "caption": {"title": "T", "hashtags": ["x"]}}) + "\n\n")
     assert read_source(jsonl)[0].caption == {"title": "T", "hashtags": ["x"]}
-    from tagging.serving.sources import SourceError
+    from tagging.serving.backfill.sources import SourceError
 
     for bad in ("video_id\nx\n", ):
         (tmp_path / "bad.csv").write_text(bad)
@@ -190,7 +190,7 @@ def test_backfill_from_http_urls(mixed: Path, tmp_path: Path, pipeline: Pipeline
     import threading
 
     from tagging.errors import LimitExceeded
-    from tagging.serving.fetch import fetched, url_video_id
+    from tagging.serving.backfill.fetch import fetched, url_video_id
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mixed))
     handler.log_message = lambda *a: None  # type: ignore[attr-defined]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from serving_helpers import planted_space
 
-from tagging.serving.audience import Audience, AudienceConfig
-from tagging.serving.warmup import InteractionStore, InvalidInteraction, WarmupConfig, fold_in
+from cb2cf.audience import Audience, AudienceConfig
+from tagging.store.interactions import FoldInConfig, InteractionStore, InvalidInteraction, fold_in
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_fold_in_matches_closed_form() -> None:
 
 
 def test_interactions_warm_up_the_item(tmp_path, space) -> None:
-    store = InteractionStore(str(tmp_path / "db"), WarmupConfig(prior_strength=5.0))
+    store = InteractionStore(str(tmp_path / "db"), FoldInConfig(prior_strength=5.0))
     prior = np.eye(8)[0].astype(np.float32)
     cold = store.warm_vector("new-video", prior, space)
     assert cold["blend"] == 0.0 and np.allclose(cold["vector"], prior)

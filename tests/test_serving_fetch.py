@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tagging.cli.serve import api_token
 from tagging.errors import LimitExceeded, MediaError, MediaNotFound
-from tagging.serving.cli import api_token
-from tagging.serving.fetch import fetched, is_remote, url_video_id
+from tagging.serving.backfill.fetch import fetched, is_remote, url_video_id
 
 BODY = b"x" * 5000
 

@@ -15,7 +15,7 @@ import media_factory as mf
 import pytest
 from serving_helpers import FakePipeline, planted_space
 
-from tagging.serving.audience import AudienceConfig
+from cb2cf.audience import AudienceConfig
 from tagging.serving.hook import HookConfig, UploadHook
 from tagging.serving.server import ServerConfig, create_app
 

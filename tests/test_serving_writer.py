@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from serving_helpers import FAKE_DIMS, FakePipeline, fake_decode, hook_worker
 
-from tagging.catalog import Catalog
 from tagging.serving.hook import HookConfig, UploadHook
-from tagging.serving.writer import BatchWriter, WriterConfig, maintain
+from tagging.store.catalog import Catalog
+from tagging.store.writer import BatchWriter, WriterConfig, maintain
 
 
 def _ids(catalog: Catalog) -> list[str]:

@@ -1,4 +1,4 @@
-"""Tests of tagging.speech: package model assembly, transcription, empty and error paths."""
+"""Tests of tagging.enrich.speech: package model assembly, transcription, empty and error paths."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tagging.errors import MissingDependency  # noqa: E402
-from tagging.speech import (  # noqa: E402
+from tagging.enrich.speech import (  # noqa: E402
     INSTALL_HINT,
     Transcriber,
     TranscriberConfig,
@@ -23,6 +22,7 @@ from tagging.speech import (  # noqa: E402
     ensure_package_model,
     should_transcribe,
 )
+from tagging.errors import MissingDependency  # noqa: E402
 
 SENTENCE = "The quick brown fox jumps over the lazy dog. Welcome to the gym, today we train legs and shoulders."
 KEY_WORDS = ("fox", "lazy", "dog", "gym", "legs", "shoulders")
@@ -73,7 +73,7 @@ def test_transcribes_known_sentence(transcriber: Transcriber, spoken: tuple[np.n
 
 def test_native_rate_and_stereo_are_converted() -> None:
     pytest.importorskip("librosa")
-    from tagging.speech import _prepare_audio
+    from tagging.enrich.speech import _prepare_audio
 
     tone = np.sin(np.linspace(0, 2 * np.pi * 440, 22050)).astype(np.float32)
     out = _prepare_audio(np.stack([tone, tone], axis=1), 22050)  # (n, channels) at 22.05 kHz
@@ -125,7 +125,7 @@ def test_package_model_is_assembled_once_and_repaired(tmp_path: Path) -> None:
 
 
 def test_cache_dir_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from tagging.speech import default_cache_dir
+    from tagging.enrich.speech import default_cache_dir
 
     monkeypatch.setenv("TAGGING_CACHE_DIR", str(tmp_path))
     assert default_cache_dir() == tmp_path / "whisper-base"

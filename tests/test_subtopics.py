@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tagging.extractors import Features
-from tagging.tagger import Tagger
-from tagging.taxonomy import load_taxonomy
+from tagging.tags.tagger import Tagger
+from tagging.tags.taxonomy import load_taxonomy
 
 
 @pytest.fixture(scope="module")

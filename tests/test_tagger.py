@@ -10,8 +10,8 @@ import pytest
 
 from tagging.errors import TaxonomyError
 from tagging.extractors import Features
-from tagging.tagger import Tagger
-from tagging.taxonomy import REQUIRED_DEFAULT_IDS, load_taxonomy
+from tagging.tags.tagger import Tagger
+from tagging.tags.taxonomy import REQUIRED_DEFAULT_IDS, load_taxonomy
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ when an extractor is first used.
 
 from __future__ import annotations
 
+from tagging.extractors import text as _text  # noqa: F401  (registers "text-minilm")
 from tagging.extractors.base import (
     Extractor,
     Features,
@@ -15,7 +16,6 @@ from tagging.extractors.base import (
     list_extractors,
     register,
 )
-from tagging.extractors import text as _text  # noqa: F401  (registers "text-minilm")
 
 for _mod in ("frames", "clip", "audio"):
     try:

@@ -28,7 +28,7 @@ import numpy as np
 
 from tagging.errors import MissingDependency, ModelLoadError
 
-logger = logging.getLogger("tagging.extractors")
+logger = logging.getLogger(__name__)
 
 MODALITIES = ("frames", "audio", "text")
 

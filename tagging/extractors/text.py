@@ -135,3 +135,10 @@ class TextExtractor(Extractor):
             Features(self.extractor_id, self.modality, vecs[i], {"chars": len(it.text)}) if it.has("text") else self.missing()
             for i, it in enumerate(items)
         ]
+
+
+def cb2cf_text_embedder() -> TextExtractor:
+    """Entry point ``cb2cf.text_embedders: text-minilm``: the ingest text extractor, for cb2cf's benchmark views."""
+    from tagging.extractors.base import get_extractor
+
+    return get_extractor("text-minilm")

@@ -41,7 +41,7 @@ from tagging.media.probe import (
 )
 from tagging.media.types import DecodedMedia, MediaInfo, MediaLimits
 
-log = logging.getLogger("tagging.media")
+log = logging.getLogger(__name__)
 
 SEEK_GAP_S = 2.0
 """Without a keyframe index, seek only when the next target is this far ahead."""

@@ -29,7 +29,7 @@ import av.stream
 from tagging.errors import CorruptMedia, LimitExceeded, MediaNotFound, NoDecodableStream, VideoOpenFailure
 from tagging.media.types import MediaInfo, MediaLimits
 
-log = logging.getLogger("tagging.media")
+log = logging.getLogger(__name__)
 
 AV_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, ValueError, RuntimeError, EOFError)
 """Exceptions PyAV raises on bad input; callers wrap them in a typed MediaError."""

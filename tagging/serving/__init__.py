@@ -10,13 +10,15 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Audience": "audience", "AudienceConfig": "audience",
-    "HookConfig": "hook", "UploadHook": "hook",
-    "DecodePool": "isolation", "DecodeSettings": "isolation",
-    "InteractionStore": "warmup", "WarmupConfig": "warmup", "fold_in": "warmup",
-    "BatchWriter": "writer", "Maintainer": "writer", "WriterConfig": "writer", "maintain": "writer",
-    "BackfillConfig": "backfill", "run_backfill": "backfill",
-    "ServerConfig": "server", "create_app": "server",
+    "Audience": "cb2cf.audience", "AudienceConfig": "cb2cf.audience",
+    "HookConfig": "tagging.serving.hook", "UploadHook": "tagging.serving.hook",
+    "DecodePool": "tagging.serving.isolation", "DecodeSettings": "tagging.serving.isolation",
+    "InteractionStore": "tagging.store.interactions", "FoldInConfig": "cb2cf.foldin",
+    "fold_in": "cb2cf.foldin",
+    "BatchWriter": "tagging.store.writer", "Maintainer": "tagging.store.writer", "WriterConfig": "tagging.store.writer",
+    "maintain": "tagging.store.writer",
+    "BackfillConfig": "tagging.serving.backfill.run", "run_backfill": "tagging.serving.backfill.run",
+    "ServerConfig": "tagging.serving.server", "create_app": "tagging.serving.server",
 }
 
 __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
@@ -27,7 +29,7 @@ __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
     "DecodePool",
     "DecodeSettings",
     "InteractionStore",
-    "WarmupConfig",
+    "FoldInConfig",
     "fold_in",
     "BatchWriter",
     "Maintainer",
@@ -42,5 +44,5 @@ __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"tagging.serving.{_EXPORTS[name]}"), name)
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'tagging.serving' has no attribute {name!r}")

@@ -7,7 +7,7 @@
 
 Decoding runs in an isolated child process (:class:`~tagging.serving.isolation.DecodePool`:
 timeout, memory limit, crash -> typed error); the models run in this process; the row
-is written through a micro-batching :class:`~tagging.serving.writer.BatchWriter`
+is written through a micro-batching :class:`~tagging.store.writer.BatchWriter`
 (many concurrent uploads share one commit) and the call returns once it is committed.
 """
 
@@ -17,24 +17,23 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from tagging.catalog import Catalog, validate_video_id
-from tagging.errors import MediaError, MediaNotFound, TaggingError
-from tagging.inputs import Caption, default_video_id
-from tagging.serving.audience import Audience, AudienceConfig
+from cb2cf.audience import Audience, AudienceConfig
+from tagging import coldstart
+from tagging.errors import MediaNotFound, TaggingError
+from tagging.inputs import Caption, default_video_id, resolve_source
 from tagging.serving.isolation import DecodeFn, DecodePool, DecodeSettings, default_decode
-from tagging.serving.warmup import InteractionStore, WarmupConfig
-from tagging.serving.writer import BatchWriter, Maintainer, WriterConfig
+from tagging.store.catalog import Catalog, jsonable_row, validate_video_id
+from tagging.store.interactions import FoldInConfig, InteractionStore
+from tagging.store.writer import BatchWriter, Maintainer, WriterConfig
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
-FEATURE_VECTORS = ("frames_vector", "audio_vector", "text_vector", "fused_vector")
 
 
 class UnknownUser(TaggingError):
@@ -71,42 +70,7 @@ class HookConfig:
     keep_versions: timedelta = timedelta(minutes=10)
     space: str | None = None
     audience: AudienceConfig = field(default_factory=AudienceConfig)
-    warmup: WarmupConfig = field(default_factory=WarmupConfig)
-
-
-def resolve_source(source: str | Path) -> Path:
-    """A local path from a path or ``file://`` URI.
-
-    Raises:
-        MediaError: Unsupported URI scheme.
-        MediaNotFound: The file does not exist.
-    """
-    s = str(source)
-    if "://" in s:
-        u = urlparse(s)
-        if u.scheme != "file":
-            raise MediaError(s, f"unsupported URI scheme {u.scheme!r} (use a local path or file://)")
-        s = unquote(u.path)
-    p = Path(s)
-    if not p.is_file():
-        raise MediaNotFound(str(source), "file does not exist or is not a regular file")
-    return p
-
-
-def jsonable_row(row: dict[str, Any], vectors: bool = True) -> dict[str, Any]:
-    """A catalog row as plain JSON types; feature vectors dropped unless ``vectors``."""
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        if k.startswith("_") or (not vectors and k in FEATURE_VECTORS):
-            continue
-        if isinstance(v, np.ndarray):
-            v = v.tolist()
-        elif isinstance(v, datetime):
-            v = v.isoformat()
-        elif isinstance(v, np.generic):
-            v = v.item()
-        out[k] = v
-    return out
+    warmup: FoldInConfig = field(default_factory=FoldInConfig)
 
 
 class UploadHook:
@@ -207,6 +171,9 @@ class UploadHook:
         """Load models, start the decode processes and the writer; return the seconds it took."""
         t0 = time.perf_counter()
         self.pipeline.warmup()
+        model = getattr(self.pipeline, "cb2cf", None)
+        if self._space is not None and model is not None:  # refuse a model trained for another space
+            coldstart.check_model_space(model, self._space, str(self.pipeline.config.cb2cf_model))
         _ = self.pool, self.writer, self.audience_model()
         self.ready = True
         return time.perf_counter() - t0

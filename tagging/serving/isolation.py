@@ -33,7 +33,7 @@ from tagging import errors as terrors
 from tagging.errors import DecoderCrash, DecodeTimeout, MediaError, TaggingError
 from tagging.media import DecodedMedia, MediaLimits
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
 DecodeFn = Callable[[str, "DecodeSettings"], DecodedMedia]
 

@@ -38,10 +38,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from tagging.errors import CatalogError, InvalidVideoId, LimitExceeded, MediaError, MediaNotFound, TaggingError
-from tagging.serving.hook import HookConfig, UnknownUser, UploadHook, jsonable_row
-from tagging.serving.warmup import InvalidInteraction
+from tagging.serving.hook import HookConfig, UnknownUser, UploadHook
+from tagging.store.catalog import jsonable_row
+from tagging.store.interactions import InvalidInteraction
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

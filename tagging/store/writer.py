@@ -28,10 +28,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tagging.catalog import Catalog
 from tagging.errors import CatalogError
+from tagging.store.catalog import Catalog
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
 
 def _is_local(uri: str) -> bool:

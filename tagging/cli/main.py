@@ -15,16 +15,16 @@ import os
 import sys
 from pathlib import Path
 
-from tagging.cliargs import add_pipeline_args, pipeline_config
+from tagging.cli.options import add_pipeline_args, pipeline_config
 from tagging.errors import TaggingError
 
-logger = logging.getLogger("tagging.cli")
+logger = logging.getLogger(__name__)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Analyse files and upsert them into the catalog; print tags and timings per video."""
-    from tagging.catalog import Catalog
     from tagging.pipeline import Pipeline, expand_paths, load_captions
+    from tagging.store.catalog import Catalog
 
     roots = [Path(p) for p in args.paths]
     captions = load_captions(roots, args.captions)
@@ -60,7 +60,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one catalog row as JSON (vectors summarised)."""
-    from tagging.catalog import Catalog
+    from tagging.store.catalog import Catalog
 
     row = Catalog(args.db).get(args.video_id)
     if row is None:
@@ -76,9 +76,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_export_features(args: argparse.Namespace) -> int:
     """Write the catalog's per-modality vectors as a CB2CF feature table (.npz)."""
-    from tagging.catalog import Catalog
+    from tagging.coldstart import export_features
+    from tagging.store.catalog import Catalog
 
-    n = Catalog(args.db).export_features(args.out)
+    n = export_features(Catalog(args.db), args.out)
     print(f"{n} videos -> {args.out} (train with: cb2cf train --features {args.out} --space SPACE --interactions LOG --out models/NAME)")
     return 0
 
@@ -110,11 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npz")
     p.set_defaults(func=cmd_export_features)
 
-    from tagging.serving.cli import add_commands as add_serving_commands
+    from tagging.cli.serve import add_commands as add_serving_commands
 
     add_serving_commands(sub)  # serve, backfill
 
-    from tagging.tagcli import add_commands as add_tag_commands
+    from tagging.cli.tags import add_commands as add_tag_commands
 
     add_tag_commands(sub)  # train-tags, evaluate
     return parser

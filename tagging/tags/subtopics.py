@@ -1,7 +1,7 @@
 """Second-level labels: the best-matching sub-topics of each returned category.
 
 Commercial video-labelling APIs return a label together with its parents; here each
-returned :class:`~tagging.tagger.Tag` carries the sub-topics of its category that the
+returned :class:`~tagging.tags.tagger.Tag` carries the sub-topics of its category that the
 item's own words or pictures support:
 
 * **text** (caption, transcript, on-screen text): cosine similarity of the text's
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from tagging.taxonomy import Taxonomy
+from tagging.tags.taxonomy import Taxonomy
 
-logger = logging.getLogger("tagging.subtopics")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

@@ -21,23 +21,18 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from tagging.catalog import Catalog
+from tagging import coldstart
 from tagging.errors import CatalogError, TaggingError
-from tagging.serving.fetch import fetched, is_remote
-from tagging.serving.isolation import DecodePool, DecodeSettings
-from tagging.serving.sources import FailureLog, Item, catalog_state, read_source, resolve_id
-from tagging.serving.writer import BatchWriter, WriterConfig
+from tagging.serving.backfill.sources import FailureLog, Item, catalog_state, read_source, resolve_id
+from tagging.serving.backfill.work import Outcome, local_outcomes
+from tagging.store.catalog import Catalog
+from tagging.store.writer import BatchWriter, WriterConfig
 
-logger = logging.getLogger("tagging.serving")
-
-Outcome = tuple[Item, "dict[str, Any] | None", "TaggingError | None"]
-
+logger = logging.getLogger(__name__)
 
 @dataclass
 class BackfillConfig:
@@ -161,8 +156,8 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     written: list[tuple[Item, Future]] = []
     with BatchWriter(catalog, WriterConfig(max_rows=cfg.batch_rows, max_delay_ms=5000)) as writer:
         if cf_only:
-            report.cf_updated = update_cf(catalog, pipeline, cf_only, writer, bar)
-        outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else _local_outcomes(full, cfg, pipeline)
+            report.cf_updated = coldstart.update_cf(catalog, pipeline.cb2cf, [it.video_id for it in cf_only], writer, bar)
+        outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else local_outcomes(full, cfg, pipeline)
         for item, row, err in outcomes:
             if err is None:
                 written.append((item, writer.submit(row)))
@@ -198,86 +193,7 @@ def _progress(total: int, show: bool) -> Any:
     return tqdm(total=total, desc="backfill", unit="video", disable=not show, smoothing=0.1)
 
 
-def _local_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Any) -> Iterator[Outcome]:
-    """Decode in ``cfg.workers`` child processes (a bounded window), analyse here, in completion order."""
-    if not items:
-        return
-    settings = DecodeSettings.from_pipeline_config(pipeline.config)
-    workers = max(1, cfg.workers)
-    with DecodePool(settings, workers, cfg.decode_timeout_s, cfg.decode_memory_mb) as pool, \
-            ThreadPoolExecutor(workers, thread_name_prefix="backfill-decode") as ex:
-        todo = iter(items)
-        inflight: dict[Future, Item] = {}
-
-        def fill() -> None:
-            while len(inflight) < 2 * workers:
-                it = next(todo, None)
-                if it is None:
-                    return
-                inflight[ex.submit(_decode_item, pool, it)] = it
-
-        fill()
-        while inflight:
-            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                it = inflight.pop(fut)
-                try:
-                    yield it, analyze_item(pipeline, fut.result(), it), None
-                except TaggingError as exc:
-                    yield it, None, exc
-            fill()
-
-
-def _decode_item(pool: DecodePool, item: Item) -> Any:
-    """Decode one item in the pool; an ``http(s)://`` item is downloaded first (and deleted after)."""
-    from tagging.catalog import validate_video_id
-    from tagging.serving.hook import resolve_source
-
-    validate_video_id(resolve_id(item))
-    if is_remote(item.uri):
-        with fetched(item.uri, max_bytes=pool.settings.limits.max_file_bytes) as path:
-            return pool.decode(path)
-    return pool.decode(resolve_source(item.uri))
-
-
-def analyze_item(pipeline: Any, media: Any, item: Item) -> dict[str, Any]:
-    """The catalog row of a decoded item; a fetched item keeps its URL (not the deleted download)."""
-    result = pipeline.analyze_media(media, item.video_id, item.caption, item.metadata)
-    if is_remote(item.uri):
-        result.source_uri = result.info.path = item.uri
-    return result.to_row()
-
-
 def _ray_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Any) -> Iterator[Outcome]:
-    from tagging.serving.ray_engine import ray_outcomes
+    from tagging.serving.backfill.ray_engine import ray_outcomes
 
     yield from ray_outcomes(items, cfg, pipeline.config)
-
-
-def update_cf(catalog: Catalog, pipeline: Any, items: list[Item], writer: BatchWriter, bar: Any, chunk: int = 256) -> int:
-    """Recompute only ``cf_vector`` from the stored per-modality vectors (no decode).
-
-    Returns:
-        Rows updated.
-    """
-    model = pipeline.cb2cf
-    n = 0
-    for s in range(0, len(items), chunk):
-        rows = catalog.get_many([it.video_id for it in items[s:s + chunk]])
-        if not rows:
-            continue
-        feats, masks = {}, {}
-        for view, dim in model.views.items():
-            vecs = [r.get(f"{view}_vector") for r in rows]
-            present = np.array([bool(r.get(f"{view}_present")) and v is not None for r, v in zip(rows, vecs)])
-            feats[view] = np.stack([np.asarray(v, np.float32) if p else np.zeros(dim, np.float32)
-                                    for v, p in zip(vecs, present)])
-            masks[view] = present
-        cf, placed = model.try_predict(feats, masks, ids=[r.get("video_id") for r in rows])
-        for r, v, ok in zip(rows, cf, placed):
-            row = {k: (val.tolist() if isinstance(val, np.ndarray) else val) for k, val in r.items() if not k.startswith("_")}
-            row["cf_vector"], row["cf_model_version"] = (v.tolist() if ok else None), model.version
-            writer.submit(row)
-            n += 1
-        bar.update(len(rows))
-    return n

@@ -14,7 +14,7 @@ Metrics (:func:`score_items`):
 * **per-category precision / recall**: a category is *predicted* for an item when it
   is the item's top-1 tag or a returned tag with score >= ``threshold`` (0.5). A
   trained head's scores are calibrated so that its per-category held-out threshold
-  sits at 0.5 (see :mod:`tagging.heads`), so the same rule applies to head and
+  sits at 0.5 (see :mod:`tagging.tags.heads`), so the same rule applies to head and
   zero-shot categories;
 * **confusion of the worst categories**: for the (up to ``worst``) categories with the
   lowest recall below 1, how often each id came out top-1 for the items truly in that
@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from tagging.errors import TaggingError, TaxonomyError
 from tagging.inputs import MEDIA_EXTENSIONS, caption_text
 
-logger = logging.getLogger("tagging.evaluate")
+logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".ts", ".3gp"}
 AUDIO_EXTENSIONS = MEDIA_EXTENSIONS - VIDEO_EXTENSIONS

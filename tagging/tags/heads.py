@@ -33,7 +33,7 @@ import numpy as np
 
 from tagging.errors import ModelLoadError
 
-logger = logging.getLogger("tagging.heads")
+logger = logging.getLogger(__name__)
 
 FORMAT = "tagging-tag-head"
 FORMAT_VERSION = 1

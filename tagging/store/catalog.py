@@ -22,13 +22,15 @@ import pyarrow as pa
 
 from tagging.errors import CatalogError, InvalidVideoId
 
-logger = logging.getLogger("tagging.catalog")
+logger = logging.getLogger(__name__)
 
 VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 DEFAULT_DB = "tagging.lancedb"
 DEFAULT_TABLE = "videos"
 DEFAULT_CF_DIM = 64
-VECTOR_COLUMNS = ("frames_vector", "audio_vector", "text_vector", "fused_vector", "cf_vector")
+# feature vectors (content side) and all vector columns of a row
+FEATURE_VECTORS = ("frames_vector", "audio_vector", "text_vector", "fused_vector")
+VECTOR_COLUMNS = (*FEATURE_VECTORS, "cf_vector")
 
 
 def validate_video_id(video_id: str) -> str:
@@ -280,46 +282,6 @@ class Catalog:
             return set()
         return {r["video_id"] for r in self.columns(["video_id"])}
 
-    def export_features(self, path: str | Path, views: tuple[str, ...] = ("frames", "audio", "text")) -> int:
-        """Write every row's per-modality vectors as a CB2CF feature table (``.npz``).
-
-        The table holds ``ids``, one array per view (zeros where missing), ``mask__<view>``
-        presence flags and ``extractor__<view>`` ids, the input of ``cb2cf train --features``.
-
-        Returns:
-            The number of rows written.
-
-        Raises:
-            CatalogError: The catalog is empty or mixes extractor versions for a view.
-        """
-        import json
-
-        from cb2cf.features import save_features_npz
-
-        if self._table is None and not self._exists():
-            raise CatalogError(self.uri, "catalog is empty")
-        cols = ["video_id", "extractors_json"] + [f"{v}_vector" for v in views] + [f"{v}_present" for v in views]
-        data = self.columns(cols)
-        if not data:
-            raise CatalogError(self.uri, "catalog is empty")
-        dims = {"frames": self.dims.frames, "audio": self.dims.audio, "text": self.dims.text}
-        feats = {v: np.zeros((len(data), dims[v]), np.float32) for v in views}
-        masks = {v: np.zeros(len(data), bool) for v in views}
-        extractor_ids: dict[str, set[str]] = {v: set() for v in views}
-        for i, row in enumerate(data):
-            ext = json.loads(row["extractors_json"] or "{}")
-            for v in views:
-                extractor_ids[v].add(ext.get(v, "unknown"))
-                if row[f"{v}_present"] and row[f"{v}_vector"] is not None:
-                    feats[v][i] = row[f"{v}_vector"]
-                    masks[v][i] = True
-        mixed = {v: sorted(ids) for v, ids in extractor_ids.items() if len(ids) > 1}
-        if mixed:
-            raise CatalogError(self.uri, f"rows were made by different extractor versions {mixed}; re-ingest first")
-        ids = np.array([row["video_id"] for row in data])
-        save_features_npz(str(path), ids, feats, masks, {v: next(iter(extractor_ids[v])) for v in views})
-        return len(data)
-
     def search(self, vector: np.ndarray, column: str = "fused_vector", k: int = 10, where: str | None = None,
                metric: str = "cosine") -> list[dict[str, Any]]:
         """Nearest rows to ``vector`` in ``column``.
@@ -340,3 +302,19 @@ class Catalog:
         if where:
             query = query.where(where, prefilter=True)
         return query.to_list()
+
+
+def jsonable_row(row: dict[str, Any], vectors: bool = True) -> dict[str, Any]:
+    """A catalog row as plain JSON types; feature vectors dropped unless ``vectors``."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if k.startswith("_") or (not vectors and k in FEATURE_VECTORS):
+            continue
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, datetime):
+            v = v.isoformat()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out

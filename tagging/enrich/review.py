@@ -31,7 +31,7 @@ import numpy as np
 from tagging.errors import MissingDependency
 from tagging.media.types import DecodedMedia
 
-logger = logging.getLogger("tagging.review")
+logger = logging.getLogger(__name__)
 
 POLICY_INSTALL_HINT = "pip install --no-deps nudenet (its ONNX model ships in the wheel)"
 EXPLICIT_LABELS = (

@@ -1,6 +1,6 @@
 """``tagging train-tags`` and ``tagging evaluate``: train a tag head and measure the tagger.
 
-Wired into ``tagging/cli.py`` with ``add_commands(sub)``.
+Wired into ``tagging/cli/main.py`` with ``add_commands(sub)``.
 
 Examples:
     tagging evaluate ../shared/data/MANIFEST.tsv --label-map bench/labels/manifest_label_map.json
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-logger = logging.getLogger("tagging.tagcli")
+logger = logging.getLogger(__name__)
 
 
 def make_pipeline(args: argparse.Namespace, tag_head: str | None = None) -> Any:
@@ -32,7 +32,7 @@ def make_pipeline(args: argparse.Namespace, tag_head: str | None = None) -> Any:
 
 
 def _label_set(args: argparse.Namespace, ids: list[str]) -> Any:
-    from tagging.evaluate import load_label_map, read_labels
+    from tagging.tags.evaluate import load_label_map, read_labels
 
     label_map = load_label_map(args.label_map, ids) if args.label_map else None
     return read_labels(args.labels, ids, label_map, include_audio=args.include_audio)
@@ -46,7 +46,7 @@ def _captions(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run the tagger over a labels file and print accuracy, precision/recall and confusion."""
-    from tagging.evaluate import evaluate
+    from tagging.tags.evaluate import evaluate
 
     pipeline = make_pipeline(args, tag_head=args.head)
     labels = _label_set(args, pipeline.tagger.taxonomy.ids)
@@ -64,7 +64,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train_tags(args: argparse.Namespace) -> int:
     """Extract fused features of the labelled videos, train a tag head, save it and print its metrics."""
     from tagging.errors import TaggingError
-    from tagging.heads import HeadConfig, train_head
+    from tagging.tags.heads import HeadConfig, train_head
 
     pipeline = make_pipeline(args)
     taxonomy = pipeline.tagger.taxonomy

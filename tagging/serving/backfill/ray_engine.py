@@ -20,7 +20,7 @@ import numpy as np
 
 from tagging.errors import TaggingError
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
 
 class DecodeAndAnalyze:
@@ -42,14 +42,14 @@ class DecodeAndAnalyze:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         """Process one batch of items (columns ``uri``, ``video_id``, ``caption_json``, ``metadata_json``)."""
-        from tagging.serving.backfill import _decode_item, analyze_item
-        from tagging.serving.sources import Item
+        from tagging.serving.backfill.sources import Item
+        from tagging.serving.backfill.work import analyze_item, decode_item
 
         keys, payloads = [], []
         for uri, vid, cap, meta in zip(batch["uri"], batch["video_id"], batch["caption_json"], batch["metadata_json"]):
             item = Item(str(uri), str(vid) if vid else None, json.loads(cap), json.loads(meta))
             try:
-                row = analyze_item(self.pipeline, _decode_item(self.pool, item), item)
+                row = analyze_item(self.pipeline, decode_item(self.pool, item), item)
                 out: tuple = ("ok", item.video_id, row)
             except TaggingError as exc:
                 out = ("err", item.video_id, exc.error_class, exc.source, exc.reason)
@@ -84,8 +84,8 @@ def ray_outcomes(items: list[Any], cfg: Any, pipeline_config: Any) -> Iterator[t
     """Run the items through Ray Data; yield ``(item, row, None)`` or ``(item, None, error)``.
 
     Args:
-        items: :class:`~tagging.serving.sources.Item` list (the planned full work).
-        cfg: The :class:`~tagging.serving.backfill.BackfillConfig`.
+        items: :class:`~tagging.serving.backfill.sources.Item` list (the planned full work).
+        cfg: The :class:`~tagging.serving.backfill.run.BackfillConfig`.
         pipeline_config: ``PipelineConfig`` the actors build their pipeline from.
     """
     if not items:

@@ -13,14 +13,14 @@ Per modality, each category gets a score in [0, 1] plus evidence:
 The fused score is the reliability-weighted mean over the modalities that have a
 say for that category; a missing modality abstains rather than voting zero.
 
-With a trained :class:`~tagging.heads.TagHead` attached (``Tagger.head``) and the
+With a trained :class:`~tagging.tags.heads.TagHead` attached (``Tagger.head``) and the
 fused feature vector passed as ``head_input``, the categories the head has examples
 of are scored by the head instead: the head's probability, calibrated so that the
 category's held-out threshold maps to 0.5, blended with the zero-shot score by
 ``head_blend`` (1.0 = the head alone). Categories without examples stay zero-shot.
 
 Each returned tag also carries the best-matching sub-topics of its category
-(:mod:`tagging.subtopics`), a second label level as video-labelling APIs return.
+(:mod:`tagging.tags.subtopics`), a second label level as video-labelling APIs return.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ import numpy as np
 from tagging.extractors import Features, get_extractor
 from tagging.extractors.base import cache_dir
 from tagging.extractors.frames import imagenet_classes
-from tagging.subtopics import SubtopicConfig, SubtopicScorer
-from tagging.taxonomy import Taxonomy, load_taxonomy
+from tagging.tags.subtopics import SubtopicConfig, SubtopicScorer
+from tagging.tags.taxonomy import Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
-    from tagging.heads import TagHead
+    from tagging.tags.heads import TagHead
 
-logger = logging.getLogger("tagging.tagger")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

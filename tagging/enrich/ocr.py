@@ -32,7 +32,7 @@ import numpy as np
 
 from tagging.errors import ExtractorError, MissingDependency
 
-logger = logging.getLogger("tagging.ocr")
+logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install rapidocr-onnxruntime"
 _ENGINES: dict[tuple[bool, int, bool, int], Any] = {}

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlparse
 from tagging.errors import LimitExceeded, MediaError, MediaNotFound
 from tagging.inputs import id_stem
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
 REMOTE_SCHEMES = ("http", "https")
 CHUNK = 1 << 20

@@ -6,7 +6,7 @@ A backfill source is one of
   :func:`~tagging.inputs.default_video_id`);
 * a CSV or JSONL manifest with ``uri`` (or ``path``) and optional ``video_id``,
   ``caption``; other columns become metadata; relative paths are relative to the manifest;
-  ``http(s)://`` URIs are downloaded at decode time (:mod:`tagging.serving.fetch`);
+  ``http(s)://`` URIs are downloaded at decode time (:mod:`tagging.serving.backfill.fetch`);
 * a LanceDB database directory whose table (default ``videos``) has ``video_id``,
   ``source_uri`` and ``caption`` (e.g. re-processing an existing catalog).
 
@@ -25,13 +25,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from tagging.catalog import Catalog, sql_string
 from tagging.errors import CatalogError, TaggingError
 from tagging.inputs import default_video_id, expand_paths, load_captions
-from tagging.serving.fetch import is_remote, url_video_id
-from tagging.serving.writer import write_lock
+from tagging.serving.backfill.fetch import is_remote, url_video_id
+from tagging.store.catalog import Catalog, sql_string
+from tagging.store.writer import write_lock
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
 FAILURES_TABLE = "failures"
 FAILURE_SCHEMA = pa.schema([
@@ -132,7 +132,7 @@ def resolve_id(item: Item) -> str:
     if item.video_id is None and is_remote(item.uri):
         item.video_id = url_video_id(item.uri)  # planning never downloads
     if item.video_id is None:
-        from tagging.serving.hook import resolve_source  # file:// URIs are percent-decoded there
+        from tagging.inputs import resolve_source  # file:// URIs are percent-decoded there
 
         try:
             item.video_id = default_video_id(resolve_source(item.uri))

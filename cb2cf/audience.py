@@ -26,7 +26,7 @@ import numpy as np
 
 from cb2cf.space import CFSpace
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

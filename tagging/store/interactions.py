@@ -1,20 +1,7 @@
-"""Warm-up: an item's CF vector moves from the CB2CF prediction to what interactions say.
+"""The ``interactions`` table (views, completions, likes, shares) and the fold-in of item vectors.
 
-Interactions (views, completions, likes, shares) are stored in the LanceDB table
-``interactions``. The item vector is a *fold-in* of the interacting users' vectors
-against the CB2CF prediction as a prior::
-
-    v_post = argmin_v  lam * ||v - v_prior||^2 + sum_u w_u (1 - u . v)^2
-           = (lam * I + sum_u w_u u u^T)^-1 (lam * v_prior + sum_u w_u u)
-
-``w_u`` sums the event weights of user ``u`` on the item (default view 1,
-completion 2, like 3, share 4). With no events ``v_post = v_prior``; as evidence
-grows the data term dominates and ``v_post`` approaches the least-squares fit to
-the interacting users (the ALS item update for implicit feedback with all
-confidences on the observed users). Directions that no interacting user spans
-keep the prior's value, so a handful of similar users moves the vector only within
-their span. The reported *blend* is ``W / (W + lam)`` with
-``W = sum_u w_u ||u||^2``: 0 = pure prediction, -> 1 = learned from interactions.
+Events are stored in LanceDB; :meth:`InteractionStore.warm_vector` folds the interacting
+users' vectors into the content placement with :func:`cb2cf.foldin.fold_in`.
 """
 
 from __future__ import annotations
@@ -22,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,12 +16,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from cb2cf.foldin import FoldInConfig, fold_in
 from cb2cf.space import CFSpace
-from tagging.catalog import sql_string, validate_video_id
 from tagging.errors import CatalogError, TaggingError
-from tagging.serving.writer import write_lock
+from tagging.store.catalog import sql_string, validate_video_id
+from tagging.store.writer import write_lock
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
 INTERACTIONS_TABLE = "interactions"
 SCHEMA = pa.schema([
@@ -51,51 +38,6 @@ class InvalidInteraction(TaggingError):
     """An interaction event is malformed (unknown event, bad weight, bad user id)."""
 
 
-@dataclass
-class WarmupConfig:
-    """Fold-in settings.
-
-    Attributes:
-        event_weights: Weight of each event kind.
-        prior_strength: ``lam``: how many units of evidence the CB2CF prior is worth.
-    """
-
-    event_weights: dict[str, float] = field(default_factory=lambda: {"view": 1.0, "completion": 2.0, "like": 3.0,
-                                                                      "share": 4.0})
-    prior_strength: float = 10.0
-
-
-def fold_in(prior: np.ndarray, user_vectors: np.ndarray, weights: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
-    """The regularised least-squares item vector and its blend factor (see module docs).
-
-    Args:
-        prior: (d,) CB2CF-predicted item vector.
-        user_vectors: (n, d) vectors of the interacting users.
-        weights: (n,) summed event weights per user.
-        lam: Prior strength (> 0).
-
-    Returns:
-        ``(v_post, blend)``.
-
-    Raises:
-        ValueError: Shapes disagree or ``lam <= 0``.
-    """
-    prior = np.asarray(prior, np.float64).reshape(-1)
-    U = np.asarray(user_vectors, np.float64).reshape(-1, prior.shape[0])
-    w = np.asarray(weights, np.float64).reshape(-1)
-    if len(U) != len(w):
-        raise ValueError(f"{len(U)} user vectors but {len(w)} weights")
-    if lam <= 0:
-        raise ValueError("prior_strength must be > 0")
-    if len(U) == 0:
-        return prior.astype(np.float32), 0.0
-    A = lam * np.eye(prior.shape[0]) + (U * w[:, None]).T @ U
-    b = lam * prior + U.T @ w
-    v = np.linalg.solve(A, b)
-    evidence = float((w * (U * U).sum(1)).sum())
-    return v.astype(np.float32), evidence / (evidence + lam)
-
-
 class InteractionStore:
     """Interactions in LanceDB and the warm-up of item vectors.
 
@@ -104,11 +46,11 @@ class InteractionStore:
         config: Event weights and prior strength.
     """
 
-    def __init__(self, uri: str | Path, config: WarmupConfig | None = None) -> None:
+    def __init__(self, uri: str | Path, config: FoldInConfig | None = None) -> None:
         import lancedb
 
         self.uri = str(uri)
-        self.config = config or WarmupConfig()
+        self.config = config or FoldInConfig()
         self.db = lancedb.connect(self.uri)
         self._table: Any = None
 

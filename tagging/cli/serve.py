@@ -1,8 +1,6 @@
 """``tagging serve`` and ``tagging backfill``: subcommands added to the main parser.
 
-Wire them in ``tagging/cli.py``'s ``build_parser`` with one line::
-
-    from tagging.serving.cli import add_commands; add_commands(sub)
+Wired into ``tagging/cli/main.py``'s ``build_parser`` with ``add_commands(sub)``.
 
 Examples:
     tagging serve --db tagging.lancedb --root /srv/uploads --port 8000
@@ -20,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tagging.cliargs import add_pipeline_args, pipeline_config
+from tagging.cli.options import add_pipeline_args, pipeline_config
 
-logger = logging.getLogger("tagging.serving")
+logger = logging.getLogger(__name__)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -54,7 +52,7 @@ def api_token(token_file: str | None) -> str | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the HTTP service under uvicorn."""
-    from tagging.serving.audience import AudienceConfig
+    from cb2cf.audience import AudienceConfig
     from tagging.serving.hook import HookConfig
     from tagging.serving.server import ServerConfig, serve
 
@@ -75,7 +73,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     """Backfill a directory, manifest or LanceDB table; print the summary. Exit 1 when anything failed."""
     import logging
 
-    from tagging.serving.backfill import BackfillConfig, run_backfill
+    from tagging.serving.backfill.run import BackfillConfig, run_backfill
 
     if args.verbose:
         logging.getLogger("tagging").setLevel(logging.INFO)
@@ -121,14 +119,3 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_backfill)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tagging.serving.cli serve|backfill ...``: the same as ``tagging serve|backfill``."""
-    from tagging.cli import main as tagging_main
-
-    return tagging_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tagging.enrich.ocr import OcrConfig, OcrHit, OcrReader
+from tagging.enrich.review import PolicyScreen, ReviewConfig, ReviewResult, review
+from tagging.enrich.speech import DEFAULT_MIN_SPEECH_RATIO, Transcriber, TranscriberConfig, Transcript, should_transcribe
 from tagging.errors import MissingDependency, TaggingError
 from tagging.media import DecodedMedia
-from tagging.ocr import OcrConfig, OcrHit, OcrReader
-from tagging.review import PolicyScreen, ReviewConfig, ReviewResult, review
-from tagging.speech import DEFAULT_MIN_SPEECH_RATIO, Transcriber, TranscriberConfig, Transcript, should_transcribe
 
-logger = logging.getLogger("tagging.enrich")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

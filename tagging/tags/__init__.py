@@ -1,0 +1,1 @@
+"""Tagging: taxonomy, zero-shot tagger with sub-topics, trained tag heads and evaluation."""

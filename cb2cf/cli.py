@@ -132,13 +132,8 @@ def _predict(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of ``cb2cf``."""
-    p = argparse.ArgumentParser(prog="cb2cf", description="Place content-only items in a CF space.")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p.add_argument("--progress", action="store_true", help="show progress bars")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
+def _add_benchmark(sub: argparse._SubParsersAction) -> None:
+    """The ``benchmark`` subcommand."""
     b = sub.add_parser("benchmark", help="cold-start benchmark on a MovieLens 'latest' directory")
     b.add_argument("--dataset", required=True)
     b.add_argument("--out", help="write the results as JSON here")
@@ -150,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also train CB2CF with these seeds on the same split and report the mean")
     b.set_defaults(fn=_benchmark)
 
+
+def _add_train_space(sub: argparse._SubParsersAction) -> None:
+    """The ``train-space`` subcommand."""
     s = sub.add_parser("train-space", help="train a CF space (implicit ALS/BPR) from an interaction log")
     s.add_argument("--log", required=True, help="CSV/parquet: user_id,item_id[,weight][,timestamp]")
     s.add_argument("--out", required=True)
@@ -162,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=_train_space)
 
+
+def _add_import_space(sub: argparse._SubParsersAction) -> None:
+    """The ``import-space`` subcommand."""
     i = sub.add_parser("import-space", help="import user/item vectors (parquet, npz, npy, LanceDB)")
     i.add_argument("--users", required=True)
     i.add_argument("--items", required=True)
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--items-table")
     i.set_defaults(fn=_import_space)
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    """The ``train`` subcommand."""
     t = sub.add_parser("train", help="train CB2CF: feature table + CF space + interaction log")
     t.add_argument("--features", required=True, help=".npz feature table")
     t.add_argument("--space", required=True, help="CF space directory")
@@ -186,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-seconds", type=float, default=280.0)
     t.set_defaults(fn=_train)
 
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    """The ``predict`` subcommand."""
     q = sub.add_parser("predict", help="predict CF vectors (and seed users / similar items)")
     q.add_argument("--model", required=True)
     q.add_argument("--features", required=True)
@@ -194,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--strict", action="store_true", help="refuse unless views and extractor ids match exactly")
     q.add_argument("--out")
     q.set_defaults(fn=_predict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``cb2cf``."""
+    p = argparse.ArgumentParser(prog="cb2cf", description="Place content-only items in a CF space.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for add in (_add_benchmark, _add_train_space, _add_import_space, _add_train, _add_predict):
+        add(sub)
     return p
 
 

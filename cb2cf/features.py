@@ -45,6 +45,76 @@ def _which(rows: np.ndarray, ids: Sequence[Any] | None) -> str:
     return "rows " + ", ".join(str(i) for i in idx[:5]) + (" ..." if len(idx) > 5 else "")
 
 
+def _check_view_names(features: Features, masks: Masks | None, views: Mapping[str, int]) -> dict[str, np.ndarray]:
+    """Refuse unknown views (in features or masks) and an empty feature dict; returns the masks as a dict.
+
+    Raises:
+        FeatureMismatchError: An unknown view or mask.
+        ContentError: No features at all.
+    """
+    unknown = sorted(set(features) - set(views))
+    if unknown:
+        raise FeatureMismatchError(f"unknown views {unknown}; the model expects {dict(views)}")
+    if not features:
+        raise ContentError("no features given")
+    masks = dict(masks or {})
+    unknown_masks = sorted(set(masks) - set(views))
+    if unknown_masks:
+        raise FeatureMismatchError(f"masks for unknown views {unknown_masks}")
+    return masks
+
+
+def _as_matrices(features: Features, views: Mapping[str, int]) -> tuple[dict[str, np.ndarray], bool, int]:
+    """Every given view as a float32 (n, dim) array.
+
+    Returns:
+        (features, single, n): ``single`` when the views were given as (dim,) vectors.
+
+    Raises:
+        FeatureMismatchError: A view with the wrong dim.
+        ContentError: A view that is not 1-d or 2-d, or views with different row counts.
+    """
+    feats: dict[str, np.ndarray] = {}
+    single = False
+    for name, arr in features.items():
+        a = np.asarray(arr, dtype=np.float32)
+        if a.ndim == 1:
+            a, single = a[None, :], True
+        if a.ndim != 2:
+            raise ContentError(f"view {name!r}: expected (n, dim) array, got shape {a.shape}")
+        if a.shape[1] != views[name]:
+            raise FeatureMismatchError(f"view {name!r} has dim {a.shape[1]}, the model expects {views[name]}")
+        feats[name] = a
+    ns = {name: len(a) for name, a in feats.items()}
+    n = next(iter(ns.values()))
+    if len(set(ns.values())) != 1:
+        raise ContentError(f"views have different numbers of rows: {ns}")
+    return feats, single, n
+
+
+def _masked_view(name: str, f: np.ndarray, m: np.ndarray | None, n: int, single: bool,
+                 ids: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """A present view's rows zeroed where its mask (default: all present) is False, and the mask.
+
+    Raises:
+        ContentError: A mask that is not bool of shape (n,), or NaN/inf in a present row.
+    """
+    if m is None:
+        m = np.ones(n, bool)
+    m = np.asarray(m)
+    if single and m.ndim == 0:
+        m = m[None]
+    if m.dtype != bool or m.shape != (n,):
+        raise ContentError(f"mask of view {name!r} must be bool of shape ({n},), got {m.dtype} {m.shape}")
+    bad = ~np.isfinite(f).all(axis=1) & m
+    if bad.any():
+        raise ContentError(f"view {name!r}: {int(bad.sum())} present rows contain NaN/inf ({_which(bad, ids)}; "
+                           "mask them out if the view is missing)")
+    f = f.copy()
+    f[~m] = 0.0
+    return f, m
+
+
 def normalize_features(features: Features, masks: Masks | None, views: Mapping[str, int],
                        ids: Sequence[Any] | None = None, allow_empty_rows: bool = False,
                        ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
@@ -66,51 +136,15 @@ def normalize_features(features: Features, masks: Masks | None, views: Mapping[s
         ContentError: No views at all, inconsistent row counts, bad masks, or NaN/inf in
             a present row.
     """
-    unknown = sorted(set(features) - set(views))
-    if unknown:
-        raise FeatureMismatchError(f"unknown views {unknown}; the model expects {dict(views)}")
-    if not features:
-        raise ContentError("no features given")
-    masks = dict(masks or {})
-    unknown_masks = sorted(set(masks) - set(views))
-    if unknown_masks:
-        raise FeatureMismatchError(f"masks for unknown views {unknown_masks}")
-    feats: dict[str, np.ndarray] = {}
-    single = False
-    for name, arr in features.items():
-        a = np.asarray(arr, dtype=np.float32)
-        if a.ndim == 1:
-            a, single = a[None, :], True
-        if a.ndim != 2:
-            raise ContentError(f"view {name!r}: expected (n, dim) array, got shape {a.shape}")
-        if a.shape[1] != views[name]:
-            raise FeatureMismatchError(f"view {name!r} has dim {a.shape[1]}, the model expects {views[name]}")
-        feats[name] = a
-    ns = {name: len(a) for name, a in feats.items()}
-    n = next(iter(ns.values()))
-    if len(set(ns.values())) != 1:
-        raise ContentError(f"views have different numbers of rows: {ns}")
+    masks = _check_view_names(features, masks, views)
+    feats, single, n = _as_matrices(features, views)
     out_masks: dict[str, np.ndarray] = {}
     for name, dim in views.items():
         if name not in feats:
             feats[name] = np.zeros((n, dim), np.float32)
             out_masks[name] = np.zeros(n, bool)
             continue
-        m = masks.get(name)
-        if m is None:
-            m = np.ones(n, bool)
-        m = np.asarray(m)
-        if single and m.ndim == 0:
-            m = m[None]
-        if m.dtype != bool or m.shape != (n,):
-            raise ContentError(f"mask of view {name!r} must be bool of shape ({n},), got {m.dtype} {m.shape}")
-        bad = ~np.isfinite(feats[name]).all(axis=1) & m
-        if bad.any():
-            raise ContentError(f"view {name!r}: {int(bad.sum())} present rows contain NaN/inf ({_which(bad, ids)}; "
-                               "mask them out if the view is missing)")
-        f = feats[name].copy()
-        f[~m] = 0.0
-        feats[name], out_masks[name] = f, m
+        feats[name], out_masks[name] = _masked_view(name, feats[name], masks.get(name), n, single, ids)
     none = ~np.any(np.stack(list(out_masks.values())), axis=0) if n else np.zeros(0, bool)
     if none.any() and not allow_empty_rows:
         raise ContentError(f"{int(none.sum())} items have no view present at all ({_which(none, ids)})")

@@ -87,6 +87,93 @@ def _ids_as_str(col: pd.Series, name: str) -> pd.Series:
     return out
 
 
+def _normalized_columns(df: pd.DataFrame, duplicates: str) -> pd.DataFrame:
+    """``df`` with MovieLens column names renamed, checked for a known policy, id columns and rows.
+
+    Raises:
+        InteractionLogError: Unknown ``duplicates`` policy, a missing id column, or an empty log.
+    """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise InteractionLogError(f"duplicates policy must be one of {DUPLICATE_POLICIES}")
+    df = df.rename(columns={k: v for k, v in _ALIASES.items() if k in df.columns})
+    for col in ("user_id", "item_id"):
+        if col not in df.columns:
+            raise InteractionLogError(f"missing column {col!r} (have {list(df.columns)})")
+    if len(df) == 0:
+        raise InteractionLogError("interaction log is empty")
+    return df
+
+
+def _add_weights(df: pd.DataFrame, out: pd.DataFrame, report: dict[str, int]) -> pd.DataFrame:
+    """Add ``weight`` (1.0 when absent) to ``out``; rows of weight 0 are dropped and counted in ``report``.
+
+    Raises:
+        InteractionLogError: NaN/non-numeric, infinite or negative weights.
+    """
+    if "weight" not in df.columns:
+        out["weight"] = np.float32(1.0)
+        return out
+    w = pd.to_numeric(df["weight"], errors="coerce").to_numpy(dtype=np.float64)
+    if np.isnan(w).any():
+        raise InteractionLogError(f"{int(np.isnan(w).sum())} rows have a NaN or non-numeric weight")
+    if np.isinf(w).any():
+        raise InteractionLogError(f"{int(np.isinf(w).sum())} rows have an infinite weight")
+    if (w < 0).any():
+        raise InteractionLogError(f"{int((w < 0).sum())} rows have a negative weight")
+    out["weight"] = w.astype(np.float32)
+    zero = w == 0  # no signal: dropped (and counted) so binary matrices never turn them into positives
+    report["dropped_zero_weight"] = int(zero.sum())
+    if zero.any():
+        logger.warning("dropping %d interactions with weight 0", int(zero.sum()))
+        out = out.loc[~zero]
+    return out
+
+
+def _drop_unknown(out: pd.DataFrame, col: str, known: Sequence[str] | None, key: str, drop_unknown: bool,
+                  report: dict[str, int]) -> pd.DataFrame:
+    """Rows of ``out`` whose ``col`` is in ``known`` (all rows when ``known`` is None); drops counted.
+
+    Raises:
+        InteractionLogError: Unknown ids and not ``drop_unknown``.
+    """
+    if known is None:
+        return out
+    bad = ~out[col].isin(pd.Index([str(k) for k in known]))
+    n_bad = int(bad.sum())
+    if n_bad and not drop_unknown:
+        examples = out.loc[bad, col].unique()[:5].tolist()
+        raise InteractionLogError(f"{n_bad} rows reference unknown {key}, e.g. {examples}")
+    report[f"dropped_unknown_{key}"] = n_bad
+    return out.loc[~bad]
+
+
+def _merge_duplicates(out: pd.DataFrame, duplicates: str) -> tuple[pd.DataFrame, int]:
+    """Merge repeated (user, item) rows under the ``duplicates`` policy; returns the table and their count.
+
+    Raises:
+        InteractionLogError: Duplicates under ``duplicates="error"``.
+    """
+    dup = out.duplicated(["user_id", "item_id"], keep=False)
+    n_dup = int(out.duplicated(["user_id", "item_id"]).sum())
+    if not n_dup:
+        return out, n_dup
+    if duplicates == "error":
+        ex = out.loc[dup, ["user_id", "item_id"]].head(3).values.tolist()
+        raise InteractionLogError(f"{n_dup} duplicate (user_id, item_id) rows, e.g. {ex}; "
+                                  "pass duplicates='sum'|'max'|'last' to merge them")
+    if duplicates == "last":
+        if "timestamp" in out.columns:
+            out = out.sort_values("timestamp", kind="stable")
+        out = out.drop_duplicates(["user_id", "item_id"], keep="last")
+    else:
+        agg = {"weight": duplicates}
+        if "timestamp" in out.columns:
+            agg["timestamp"] = "max"
+        out = out.groupby(["user_id", "item_id"], as_index=False, sort=False).agg(agg)
+    logger.info("merged %d duplicate interactions with policy %r", n_dup, duplicates)
+    return out, n_dup
+
+
 def validate_log(
     df: pd.DataFrame,
     *,
@@ -117,63 +204,16 @@ def validate_log(
         InteractionLogError: Empty log, empty ids, NaN/negative/infinite weights, unknown
             ids (unless ``drop_unknown``), or duplicates under ``duplicates="error"``.
     """
-    if duplicates not in DUPLICATE_POLICIES:
-        raise InteractionLogError(f"duplicates policy must be one of {DUPLICATE_POLICIES}")
-    df = df.rename(columns={k: v for k, v in _ALIASES.items() if k in df.columns})
-    for col in ("user_id", "item_id"):
-        if col not in df.columns:
-            raise InteractionLogError(f"missing column {col!r} (have {list(df.columns)})")
-    if len(df) == 0:
-        raise InteractionLogError("interaction log is empty")
+    df = _normalized_columns(df, duplicates)
     report = {"rows_in": int(len(df))}
     out = pd.DataFrame({"user_id": _ids_as_str(df["user_id"], "user_id"),
                         "item_id": _ids_as_str(df["item_id"], "item_id")})
     if "timestamp" in df.columns:  # before any row is dropped, so it stays aligned
         out["timestamp"] = df["timestamp"].to_numpy()
-    if "weight" in df.columns:
-        w = pd.to_numeric(df["weight"], errors="coerce").to_numpy(dtype=np.float64)
-        if np.isnan(w).any():
-            raise InteractionLogError(f"{int(np.isnan(w).sum())} rows have a NaN or non-numeric weight")
-        if np.isinf(w).any():
-            raise InteractionLogError(f"{int(np.isinf(w).sum())} rows have an infinite weight")
-        if (w < 0).any():
-            raise InteractionLogError(f"{int((w < 0).sum())} rows have a negative weight")
-        out["weight"] = w.astype(np.float32)
-        zero = w == 0  # no signal: dropped (and counted) so binary matrices never turn them into positives
-        report["dropped_zero_weight"] = int(zero.sum())
-        if zero.any():
-            logger.warning("dropping %d interactions with weight 0", int(zero.sum()))
-            out = out.loc[~zero]
-    else:
-        out["weight"] = np.float32(1.0)
-    for col, known, key in (("user_id", known_users, "users"), ("item_id", known_items, "items")):
-        if known is None:
-            continue
-        bad = ~out[col].isin(pd.Index([str(k) for k in known]))
-        n_bad = int(bad.sum())
-        if n_bad and not drop_unknown:
-            examples = out.loc[bad, col].unique()[:5].tolist()
-            raise InteractionLogError(f"{n_bad} rows reference unknown {key}, e.g. {examples}")
-        report[f"dropped_unknown_{key}"] = n_bad
-        out = out.loc[~bad]
-    dup = out.duplicated(["user_id", "item_id"], keep=False)
-    n_dup = int(out.duplicated(["user_id", "item_id"]).sum())
-    if n_dup:
-        if duplicates == "error":
-            ex = out.loc[dup, ["user_id", "item_id"]].head(3).values.tolist()
-            raise InteractionLogError(f"{n_dup} duplicate (user_id, item_id) rows, e.g. {ex}; "
-                                      "pass duplicates='sum'|'max'|'last' to merge them")
-        if duplicates == "last":
-            if "timestamp" in out.columns:
-                out = out.sort_values("timestamp", kind="stable")
-            out = out.drop_duplicates(["user_id", "item_id"], keep="last")
-        else:
-            agg = {"weight": duplicates}
-            if "timestamp" in out.columns:
-                agg["timestamp"] = "max"
-            out = out.groupby(["user_id", "item_id"], as_index=False, sort=False).agg(agg)
-        logger.info("merged %d duplicate interactions with policy %r", n_dup, duplicates)
-    report["merged_duplicates"] = n_dup
+    out = _add_weights(df, out, report)
+    out = _drop_unknown(out, "user_id", known_users, "users", drop_unknown, report)
+    out = _drop_unknown(out, "item_id", known_items, "items", drop_unknown, report)
+    out, report["merged_duplicates"] = _merge_duplicates(out, duplicates)
     if len(out) == 0:
         raise InteractionLogError("no interactions left after validation")
     report["rows_out"] = int(len(out))

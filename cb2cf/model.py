@@ -108,6 +108,20 @@ class CB2CF(nn.Module):
             out = out + self.linear(flat)
         return out
 
+    @torch.no_grad()
+    def set_linear_map(self, W: np.ndarray) -> None:
+        """Start from a linear map: ``W`` (intercept row last, e.g. ridge) into the linear path, fusion output zeroed.
+
+        Raises:
+            ValueError: The model has no linear path (``skip=False``).
+        """
+        if self.linear is None:
+            raise ValueError("set_linear_map needs a model with a linear path (skip=True)")
+        self.linear.weight.copy_(torch.from_numpy(W[:-1].T.astype(np.float32)))
+        self.linear.bias.copy_(torch.from_numpy(W[-1].astype(np.float32)))
+        self.fusion[-1].weight.zero_()
+        self.fusion[-1].bias.zero_()
+
     # ------------------------------------------------------------------ inference
     @property
     def device(self) -> torch.device:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -29,6 +30,7 @@ from cb2cf.errors import ContentError
 from cb2cf.features import ViewSpec, fingerprint_features, normalize_features
 from cb2cf.metrics import audience_metrics, rank_metrics
 from cb2cf.model import CB2CF, default_device, library_versions
+from cb2cf.ridge import select_ridge_alpha
 from cb2cf.space import CFSpace
 
 logger = logging.getLogger(__name__)
@@ -126,33 +128,6 @@ def _selection(metrics: dict[str, float], names: tuple[str, ...]) -> float:
         raise ContentError(f"select_on names unknown metric {exc}; known: {sorted(metrics)}") from None
 
 
-def _ridge_init(model: CB2CF, feats: dict[str, np.ndarray], masks: dict[str, np.ndarray], Y: np.ndarray,
-                alphas: tuple[float, ...], space: CFSpace, val: ItemSet | None) -> None:
-    """Set the linear path to the closed-form ridge map and zero the fusion output layer.
-
-    With validation items the alpha with the best validation Recall is kept.
-    """
-    names = list(model.views)
-    X = np.hstack([feats[k] * masks[k][:, None] for k in names]).astype(np.float64)
-    Xb = np.hstack([X, np.ones((len(X), 1))])
-    G, XtY = Xb.T @ Xb, Xb.T @ Y.astype(np.float64)
-    best = (-1.0, None)
-    for a in alphas:
-        reg = a * np.eye(len(G))
-        reg[-1, -1] = 0.0
-        W = np.linalg.solve(G + reg, XtY)
-        with torch.no_grad():
-            model.linear.weight.copy_(torch.from_numpy(W[:-1].T.astype(np.float32)))
-            model.linear.bias.copy_(torch.from_numpy(W[-1].astype(np.float32)))
-            model.fusion[-1].weight.zero_()
-            model.fusion[-1].bias.zero_()
-        score = evaluate(model, space.user_vectors, val)["recall@20"] if val is not None and len(alphas) > 1 else 0.0
-        logger.debug("ridge init alpha=%g val recall@20=%.4f", a, score)
-        if score > best[0]:
-            best = (score, {k: v.clone() for k, v in model.state_dict().items()})
-    model.load_state_dict(best[1])
-
-
 def evaluate(model: CB2CF, space_users: np.ndarray, items: ItemSet, k: int = 20,
              audience_k: int = 50) -> dict[str, float]:
     """How well the predicted vectors rank, both ways.
@@ -174,6 +149,210 @@ def evaluate(model: CB2CF, space_users: np.ndarray, items: ItemSet, k: int = 20,
     return out | {f"audience_{m}": v for m, v in aud.items()}
 
 
+@dataclass
+class _TrainData:
+    """The validated training items, their targets and the user vectors, on the training device."""
+
+    dims: dict[str, int]  # view name -> feature dim
+    feats: dict[str, np.ndarray]  # view name -> (n, dim) float32, absent views zero
+    masks: dict[str, np.ndarray]  # view name -> (n,) bool presence
+    n: int  # training items
+    rows: np.ndarray  # (n,) the items' rows in the space
+    X: dict[str, torch.Tensor]  # feats as tensors
+    M: dict[str, torch.Tensor]  # masks as tensors
+    T: torch.Tensor  # (n, cf_dim) target CF vectors
+    U: torch.Tensor  # (n_users, cf_dim) user vectors
+    t_norm2: torch.Tensor  # mean squared target norm (the MSE scale)
+    pos_iu: sp.csr_matrix | None  # (n, n_users) each item's users; None without interactions
+    n_users: int
+
+
+@dataclass
+class _Best:
+    """The best validation point so far (the checkpoint to keep)."""
+
+    metric: float = float("-inf")  # any first epoch beats it (without validation the score is -loss)
+    epoch: int = -1
+    state: dict | None = None
+    rec: dict = field(default_factory=dict)
+
+
+def _prepare_data(train: ItemSet, space: CFSpace, views: list[ViewSpec] | None) -> _TrainData:
+    """Validate the training items and move features, targets and user vectors to the device.
+
+    Raises:
+        ContentError: Specs not matching the features, malformed features, a wrong number
+            of ids, items missing from ``space``, or interactions of the wrong shape.
+    """
+    dims = {k: int(np.asarray(v).shape[-1]) for k, v in train.features.items()}
+    if views:
+        spec_dims = {v.name: v.dim for v in views}
+        if spec_dims != dims:
+            raise ContentError(f"view specs {spec_dims} do not match the training features {dims}")
+    feats, masks, n = normalize_features(train.features, train.masks, dims)
+    if n != len(train.item_ids):
+        raise ContentError(f"{len(train.item_ids)} item ids but {n} feature rows")
+    missing = [i for i in train.item_ids if str(i) not in space._iidx]
+    if missing:
+        raise ContentError(f"{len(missing)} training items are not in space {space.ref}, e.g. {missing[:5]}")
+    dev = default_device()
+    rows = np.array([space.item_index(i) for i in train.item_ids])
+    T = torch.from_numpy(space.item_vectors[rows]).to(dev)
+    pos_iu = None  # (n_items, n_users) dense bool would be big; keep CSR and densify per batch
+    if train.interactions is not None:
+        pos_iu = sp.csr_matrix(train.interactions).T.tocsr()
+        if pos_iu.shape != (n, len(space.user_ids)):
+            raise ContentError(f"train interactions must be (n_users={len(space.user_ids)}, n_items={n}), "
+                               f"got {train.interactions.shape}")
+    return _TrainData(dims, feats, masks, n, rows,
+                      X={k: torch.from_numpy(v).to(dev) for k, v in feats.items()},
+                      M={k: torch.from_numpy(v).to(dev) for k, v in masks.items()},
+                      T=T, U=torch.from_numpy(space.user_vectors).to(dev),
+                      t_norm2=T.pow(2).sum(1).mean().clamp_min(1e-8), pos_iu=pos_iu, n_users=len(space.user_ids))
+
+
+def _ridge_init(model: CB2CF, data: _TrainData, alphas: tuple[float, ...], space: CFSpace,
+                val: ItemSet | None) -> None:
+    """Set the linear path to the closed-form ridge map and zero the fusion output layer.
+
+    With validation items the alpha with the best validation Recall is kept.
+    """
+    X = np.hstack([data.feats[k] * data.masks[k][:, None] for k in model.views])
+    Y = space.item_vectors[data.rows]
+
+    def score(alpha: float, W: np.ndarray) -> float:
+        model.set_linear_map(W)
+        s = evaluate(model, space.user_vectors, val)["recall@20"] if val is not None and len(alphas) > 1 else 0.0
+        logger.debug("ridge init alpha=%g val recall@20=%.4f", alpha, s)
+        return s
+
+    W, _, _ = select_ridge_alpha(X, Y, alphas, score)
+    model.set_linear_map(W)
+
+
+def _build_model(cfg: TrainConfig, data: _TrainData, space: CFSpace, val: ItemSet | None) -> CB2CF:
+    """A fresh model on the device, its linear path ridge-initialised when configured."""
+    model = CB2CF(data.dims, space.dim, cfg.tower_dim, cfg.hidden_dim, cfg.dropout, cfg.input_dropout,
+                  cfg.view_dropout, cfg.skip).to(default_device())
+    if cfg.skip and cfg.ridge_init_alphas:
+        _ridge_init(model, data, cfg.ridge_init_alphas, space, val)
+    return model
+
+
+def _optimizer(model: CB2CF, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; the linear path gets its own lr (``linear_lr_scale``) and no weight decay, or is frozen."""
+    lin = [p for n_, p in model.named_parameters() if n_.startswith("linear.")]
+    rest = [p for n_, p in model.named_parameters() if not n_.startswith("linear.")]
+    lin_lr = cfg.lr * (cfg.linear_lr_scale if cfg.ridge_init_alphas else 1.0)
+    groups = [{"params": rest}] + ([{"params": lin, "lr": lin_lr, "weight_decay": 0.0}] if lin and lin_lr > 0 else [])
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _ranking_loss(loss: torch.Tensor, P: torch.Tensor, idx: np.ndarray, data: _TrainData, cfg: TrainConfig,
+                  gen: np.random.Generator) -> torch.Tensor:
+    """``loss`` plus the two softmax ranking terms of a batch (items ``idx``, predictions ``P``)."""
+    sub = data.pos_iu[idx]
+    if data.n_users <= cfg.max_users:
+        users = np.arange(data.n_users)
+    else:  # the batch's positive users plus random negatives
+        users = np.unique(np.concatenate([sub.indices, gen.integers(0, data.n_users, cfg.max_users // 2)]))
+        sub = sub[:, users]
+    pos = torch.from_numpy(sub.toarray() > 0).to(P.device).float()
+    logits = cfg.logit_scale * (P @ data.U[torch.from_numpy(users).to(P.device)].T)
+    if cfg.w_users > 0:
+        loss = loss + cfg.w_users * _multi_pos_ce(logits, pos)
+    if cfg.w_items > 0:
+        loss = loss + cfg.w_items * _multi_pos_ce(logits.T, pos.T)
+    return loss
+
+
+def _batch_loss(model: CB2CF, idx: np.ndarray, data: _TrainData, cfg: TrainConfig,
+                gen: np.random.Generator) -> torch.Tensor:
+    """The training loss of the items ``idx`` (see the module docstring)."""
+    ti = torch.from_numpy(idx).to(data.T.device)
+    P = model({k: v[ti] for k, v in data.X.items()}, {k: v[ti] for k, v in data.M.items()})
+    Tb = data.T[ti]
+    loss = cfg.w_cos * (1 - F.cosine_similarity(P, Tb, dim=1)).mean()
+    loss = loss + cfg.w_mse * (P - Tb).pow(2).sum(1).mean() / data.t_norm2
+    if data.pos_iu is not None and (cfg.w_users > 0 or cfg.w_items > 0):
+        loss = _ranking_loss(loss, P, idx, data, cfg, gen)
+    return loss
+
+
+def _train_epoch(model: CB2CF, opt: torch.optim.Optimizer, data: _TrainData, cfg: TrainConfig,
+                 gen: np.random.Generator) -> float:
+    """One pass over the training items in a random order; returns the mean batch loss."""
+    model.train()
+    perm = gen.permutation(data.n)
+    losses = []
+    for s in range(0, data.n, cfg.batch_size):
+        loss = _batch_loss(model, perm[s:s + cfg.batch_size], data, cfg, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses))
+
+
+def _starting_point(model: CB2CF, cfg: TrainConfig, space: CFSpace, val: ItemSet | None,
+                    select: tuple[str, ...] | None) -> tuple[_Best, list[dict]]:
+    """The best-so-far before training and the history; with validation the start competes too.
+
+    Raises:
+        ContentError: ``select_on`` names an unknown metric.
+    """
+    if val is None:
+        return _Best(), []
+    rec = evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k)
+    return _Best(_selection(rec, select), -1, copy.deepcopy(model.state_dict()), rec), [{"epoch": -1} | rec]
+
+
+def _validate(model: CB2CF, cfg: TrainConfig, space: CFSpace, val: ItemSet | None,
+              select: tuple[str, ...] | None, rec: dict) -> float:
+    """Add the validation metrics to the epoch record ``rec``; the early-stopping score (-loss without ``val``).
+
+    Raises:
+        ContentError: ``select_on`` names an unknown metric.
+    """
+    if val is None:
+        return -rec["loss"]
+    rec.update(evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k))
+    return _selection(rec, select)
+
+
+def _epochs(cfg: TrainConfig, show_progress: bool) -> Iterable[int]:
+    """The epoch indices, wrapped in tqdm when ``show_progress``."""
+    epochs = range(cfg.max_epochs)
+    if show_progress:
+        from tqdm import tqdm
+
+        epochs = tqdm(epochs, desc="cb2cf")
+    return epochs
+
+
+def _finalize(model: CB2CF, cfg: TrainConfig, best: _Best, train: ItemSet, space: CFSpace, data: _TrainData,
+              views: list[ViewSpec] | None, select: tuple[str, ...] | None, t0: float) -> None:
+    """Load the best checkpoint into ``model`` (eval mode) and fill its manifest and version."""
+    checkpoint = {"model": best.state, "config": asdict(cfg), "epoch": best.epoch, "best_metric": best.metric}
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    ext = {v.name: v.extractor_id for v in views or []}
+    model.manifest = {
+        "name": cfg.name,
+        "cf_space": {"id": space.space_id, "version": space.version, "dim": space.dim},
+        "views": [{"name": k, "dim": d, "extractor_id": ext.get(k, "unknown")} for k, d in data.dims.items()],
+        "training_data": {"fingerprint": fingerprint_features(train.features, train.masks, train.item_ids),
+                          "n_items": int(data.n),
+                          "n_interactions": int(train.interactions.nnz) if train.interactions is not None else 0},
+        "train_config": checkpoint["config"],
+        "metrics": {"best_epoch": best.epoch, "train_seconds": round(time.time() - t0, 2),
+                    "selected_on": list(select) if select is not None else None}
+        | {f"val_{k}": v for k, v in best.rec.items() if k not in ("epoch", "loss", "users")},
+        "libraries": library_versions(),
+    }
+    model.manifest["version"] = f"{cfg.name}@{model.weights_hash()[:12]}"
+
+
 def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = None, val: ItemSet | None = None,
                 views: list[ViewSpec] | None = None, show_progress: bool = False) -> tuple[CB2CF, dict]:
     """Train a CB2CF model on warm items (content -> their CF vectors in ``space``).
@@ -191,119 +370,29 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
         The best model (eval mode, manifest filled) and the history dict.
 
     Raises:
-        ContentError: Malformed features, unknown items, or interactions of the wrong shape.
+        ContentError: Malformed features, unknown items, interactions of the wrong shape,
+            or ``select_on`` naming an unknown metric.
     """
     cfg = config or TrainConfig()
     t0 = time.time()
     _seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    dims = {k: int(np.asarray(v).shape[-1]) for k, v in train.features.items()}
-    if views:
-        spec_dims = {v.name: v.dim for v in views}
-        if spec_dims != dims:
-            raise ContentError(f"view specs {spec_dims} do not match the training features {dims}")
-    feats, masks, n = normalize_features(train.features, train.masks, dims)
-    if n != len(train.item_ids):
-        raise ContentError(f"{len(train.item_ids)} item ids but {n} feature rows")
-    missing = [i for i in train.item_ids if str(i) not in space._iidx]
-    if missing:
-        raise ContentError(f"{len(missing)} training items are not in space {space.ref}, e.g. {missing[:5]}")
-    dev = default_device()
-    rows = np.array([space.item_index(i) for i in train.item_ids])
-    T = torch.from_numpy(space.item_vectors[rows]).to(dev)
-    U = torch.from_numpy(space.user_vectors).to(dev)
-    t_norm2 = T.pow(2).sum(1).mean().clamp_min(1e-8)
-    pos_iu = None  # (n_items, n_users) dense bool would be big; keep CSR and densify per batch
-    if train.interactions is not None:
-        pos_iu = sp.csr_matrix(train.interactions).T.tocsr()
-        if pos_iu.shape != (n, len(space.user_ids)):
-            raise ContentError(f"train interactions must be (n_users={len(space.user_ids)}, n_items={n}), "
-                               f"got {train.interactions.shape}")
-    X = {k: torch.from_numpy(v).to(dev) for k, v in feats.items()}
-    M = {k: torch.from_numpy(v).to(dev) for k, v in masks.items()}
-    model = CB2CF(dims, space.dim, cfg.tower_dim, cfg.hidden_dim, cfg.dropout, cfg.input_dropout,
-                  cfg.view_dropout, cfg.skip).to(dev)
-    if cfg.skip and cfg.ridge_init_alphas:
-        _ridge_init(model, feats, masks, space.item_vectors[rows], cfg.ridge_init_alphas, space, val)
-    lin = [p for n_, p in model.named_parameters() if n_.startswith("linear.")]
-    rest = [p for n_, p in model.named_parameters() if not n_.startswith("linear.")]
-    lin_lr = cfg.lr * (cfg.linear_lr_scale if cfg.ridge_init_alphas else 1.0)
-    groups = [{"params": rest}] + ([{"params": lin, "lr": lin_lr, "weight_decay": 0.0}] if lin and lin_lr > 0 else [])
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    data = _prepare_data(train, space, views)
+    model = _build_model(cfg, data, space, val)
+    opt = _optimizer(model, cfg)
     gen = np.random.default_rng(cfg.seed)
-    n_users = len(space.user_ids)
-    best = {"metric": -1.0, "epoch": -1, "state": None}
-    history: list[dict] = []
-    if val is not None:  # the starting point (ridge when initialised so) competes too
-        select = _selection_names(cfg, len(val.item_ids), n_users)
-        rec = evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k)
-        best = {"metric": _selection(rec, select), "epoch": -1, "state": copy.deepcopy(model.state_dict()), "rec": rec}
-        history.append({"epoch": -1} | rec)
-    epochs = range(cfg.max_epochs)
-    if show_progress:
-        from tqdm import tqdm
-
-        epochs = tqdm(epochs, desc="cb2cf")
-    for epoch in epochs:
-        model.train()
-        perm = gen.permutation(n)
-        losses = []
-        for s in range(0, n, cfg.batch_size):
-            idx = perm[s:s + cfg.batch_size]
-            ti = torch.from_numpy(idx).to(dev)
-            P = model({k: v[ti] for k, v in X.items()}, {k: v[ti] for k, v in M.items()})
-            Tb = T[ti]
-            loss = cfg.w_cos * (1 - F.cosine_similarity(P, Tb, dim=1)).mean()
-            loss = loss + cfg.w_mse * (P - Tb).pow(2).sum(1).mean() / t_norm2
-            if pos_iu is not None and (cfg.w_users > 0 or cfg.w_items > 0):
-                sub = pos_iu[idx]
-                if n_users <= cfg.max_users:
-                    users = np.arange(n_users)
-                else:  # the batch's positive users plus random negatives
-                    users = np.unique(np.concatenate([sub.indices, gen.integers(0, n_users, cfg.max_users // 2)]))
-                    sub = sub[:, users]
-                pos = torch.from_numpy(sub.toarray() > 0).to(dev).float()
-                logits = cfg.logit_scale * (P @ U[torch.from_numpy(users).to(dev)].T)
-                if cfg.w_users > 0:
-                    loss = loss + cfg.w_users * _multi_pos_ce(logits, pos)
-                if cfg.w_items > 0:
-                    loss = loss + cfg.w_items * _multi_pos_ce(logits.T, pos.T)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        rec = {"epoch": epoch, "loss": float(np.mean(losses))}
-        if val is not None:
-            rec.update(evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k))
-            metric = _selection(rec, select)
-        else:
-            metric = -rec["loss"]
+    select = _selection_names(cfg, len(val.item_ids), data.n_users) if val is not None else None
+    best, history = _starting_point(model, cfg, space, val, select)
+    for epoch in _epochs(cfg, show_progress):
+        rec = {"epoch": epoch, "loss": _train_epoch(model, opt, data, cfg, gen)}
+        metric = _validate(model, cfg, space, val, select, rec)
         history.append(rec)
         logger.debug("epoch %d %s", epoch, rec)
-        if metric > best["metric"]:
-            best = {"metric": metric, "epoch": epoch, "state": copy.deepcopy(model.state_dict()), "rec": rec}
-        if epoch - best["epoch"] >= cfg.patience or time.time() - t0 > cfg.max_seconds:
+        if metric > best.metric:
+            best = _Best(metric, epoch, copy.deepcopy(model.state_dict()), rec)
+        if epoch - best.epoch >= cfg.patience or time.time() - t0 > cfg.max_seconds:
             break
-    checkpoint = {"model": best["state"], "config": asdict(cfg), "epoch": best["epoch"],
-                  "best_metric": best["metric"]}
-    model.load_state_dict(checkpoint["model"])
-    model.eval()
-    ext = {v.name: v.extractor_id for v in views or []}
-    model.manifest = {
-        "name": cfg.name,
-        "cf_space": {"id": space.space_id, "version": space.version, "dim": space.dim},
-        "views": [{"name": k, "dim": d, "extractor_id": ext.get(k, "unknown")} for k, d in dims.items()],
-        "training_data": {"fingerprint": fingerprint_features(train.features, train.masks, train.item_ids),
-                          "n_items": int(n),
-                          "n_interactions": int(train.interactions.nnz) if train.interactions is not None else 0},
-        "train_config": checkpoint["config"],
-        "metrics": {"best_epoch": best["epoch"], "train_seconds": round(time.time() - t0, 2),
-                    "selected_on": list(select) if val is not None else None}
-        | {f"val_{k}": v for k, v in best.get("rec", {}).items() if k not in ("epoch", "loss", "users")},
-        "libraries": library_versions(),
-    }
-    model.manifest["version"] = f"{cfg.name}@{model.weights_hash()[:12]}"
-    logger.info("trained %s in %.1fs, best epoch %d (%s)", model.version, time.time() - t0, best["epoch"],
-                best["metric"])
-    return model, {"history": history, "best_epoch": best["epoch"], "seconds": time.time() - t0}
+    _finalize(model, cfg, best, train, space, data, views, select, t0)
+    logger.info("trained %s in %.1fs, best epoch %d (%s)", model.version, time.time() - t0, best.epoch, best.metric)
+    return model, {"history": history, "best_epoch": best.epoch, "seconds": time.time() - t0}

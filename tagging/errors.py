@@ -2,7 +2,8 @@
 
 Every failure that a caller can act on is a subclass of :class:`TaggingError` and
 names the file or id it concerns plus a human-readable reason, so a batch can
-record it and move on.
+record it and move on. Errors of the cb2cf library (``cb2cf.errors.CB2CFError``) are
+mapped into this hierarchy in one place, :mod:`tagging.coldstart`.
 """
 
 from __future__ import annotations
@@ -84,3 +85,31 @@ class CatalogError(TaggingError):
 
 class TaxonomyError(TaggingError):
     """A taxonomy file is missing, malformed or has duplicate ids."""
+
+
+class InvalidInteraction(TaggingError):
+    """An interaction event is malformed (unknown event, bad weight, bad user id)."""
+
+
+class SourceError(TaggingError):
+    """A backfill source cannot be read (unknown kind, malformed manifest)."""
+
+
+class UnknownUser(TaggingError):
+    """A user id the CF space does not know."""
+
+
+class PathNotAllowed(TaggingError):
+    """A requested path resolves outside every configured root."""
+
+
+class NotReady(TaggingError):
+    """The service is still loading its models (or failed to)."""
+
+
+class LabelsError(TaxonomyError):
+    """A labels file or label map is malformed or uses a label that maps to no taxonomy id."""
+
+
+class HeadMismatchError(ModelLoadError):
+    """A tag head was trained for another taxonomy, feature size or set of extractors."""

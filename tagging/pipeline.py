@@ -9,24 +9,27 @@ failure, never a stopped batch.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 import numpy as np
 
 from tagging import coldstart
 from tagging.enrich.enricher import EnrichConfig, Enricher, Enrichment
 from tagging.errors import ExtractorError, TaggingError
-from tagging.extractors import Features, ItemContent, get_extractor, l2_normalize
+from tagging.extractors import AudioCues, Features, ItemContent, get_extractor, l2_normalize
 from tagging.inputs import MEDIA_EXTENSIONS, Caption, caption_text, default_video_id, expand_paths, load_captions
 from tagging.media import DecodedMedia, MediaLimits, decode, probe
 from tagging.results import Failure, IngestReport, VideoResult
-from tagging.store.catalog import Catalog, CatalogDims, validate_video_id
+from tagging.store.catalog import Catalog, CatalogDims, default_db, validate_video_id
 from tagging.tags.tagger import Tag, Tagger, TaggerConfig
 from tagging.tags.taxonomy import load_taxonomy
+
+if TYPE_CHECKING:
+    from cb2cf import CB2CF
+    from tagging.extractors import Extractor
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,25 @@ def add_text_timestamps(tags: list[Tag], enrichment: Enrichment) -> None:
             ev["timestamps"] = sorted({round(h.timestamp, 2) for h in enrichment.ocr})
         elif ev.get("source") == "transcript" and enrichment.transcript is not None:
             ev["segments"] = [(round(sg.start, 2), round(sg.end, 2), sg.text) for sg in enrichment.transcript.segments[:3]]
+
+
+class Analyzer(Protocol):
+    """What the serving layer needs of an analyser (:class:`tagging.pipeline.Pipeline`, or a test fake)."""
+
+    config: PipelineConfig
+
+    @property
+    def extractors(self) -> dict[str, Extractor]: ...
+
+    @property
+    def cb2cf(self) -> CB2CF | None: ...
+
+    def dims(self, cf_dim: int | None = None) -> CatalogDims: ...
+
+    def warmup(self) -> float: ...
+
+    def analyze_media(self, media: DecodedMedia, video_id: str, caption: Any = None,
+                      metadata: dict[str, Any] | None = None) -> VideoResult: ...
 
 
 class Pipeline:
@@ -229,7 +251,7 @@ class Pipeline:
         for modality in ("frames", "audio"):
             features[modality] = self._extract(modality, item, timings, errors)
         audio = features["audio"]
-        speech_ratio = audio.extras.get("speech_ratio") if audio.present else None
+        speech_ratio = audio.cues.speech_ratio if audio.present and isinstance(audio.cues, AudioCues) else None
         enrichment = self.enricher.run(media, speech_ratio, timings, errors)
         texts = {"caption": caption, "transcript": enrichment.transcript_text, "ocr": enrichment.ocr_text}
         item.text = ". ".join(t for t in texts.values() if t)  # the text view reads all three
@@ -326,7 +348,7 @@ class Pipeline:
                 report.failures.append(Failure(str(it["path"]), it.get("video_id"), exc.error_class, exc.reason))
         if report.results:
             if not isinstance(catalog, Catalog):
-                catalog = Catalog(catalog or os.environ.get("TAGGING_DB", "tagging.lancedb"), dims=self.dims())
+                catalog = Catalog(catalog or default_db(), dims=self.dims())
             t = time.perf_counter()
             catalog.upsert([r.to_row() for r in report.results])
             report.write_s = time.perf_counter() - t

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tagging.errors import ModelLoadError
-from tagging.extractors import Features
+from tagging.extractors.base import AudioCues, Features
 from tagging.tags.heads import HeadConfig, HeadMismatchError, TagHead, calibrate_threshold, split_holdout, train_head
 from tagging.tags.tagger import Tagger
 from tagging.tags.taxonomy import load_taxonomy
@@ -117,7 +117,7 @@ def test_tagger_uses_head_and_falls_back_to_zero_shot() -> None:
     head = TagHead(["sports", "music"], weight, np.array([-5.0, -5.0], np.float32), {"sports": 0.3, "music": 0.8},
                    tax.taxonomy_id, dim, EXTRACTORS)
     tagger = Tagger(tax)
-    audio = Features("a", "audio", np.ones(4, np.float32) / 2, {"music_score": 0.2, "speech_ratio": 0.9})
+    audio = Features("a", "audio", np.ones(4, np.float32) / 2, AudioCues(music_score=0.2, speech_ratio=0.9))
     x = np.zeros(dim, np.float32)
     x[0] = 1.0
     zero_shot = {t.id: t.score for t in tagger.tag({"audio": audio}, {}, top_k=0)}

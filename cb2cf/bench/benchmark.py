@@ -40,6 +40,10 @@ from cb2cf.bench.movielens import concat_views, load_movielens, movie_views
 from cb2cf.features import ViewSpec, select_rows
 from cb2cf.interactions import Interactions, to_matrix
 from cb2cf.metrics import audience_metrics, rank_metrics
+from cb2cf.model import CB2CF
+from cb2cf.ridge import ridge_fit as _ridge_fit  # noqa: F401 - re-exported (bench/cb2cf_ceiling.py)
+from cb2cf.ridge import ridge_predict as _ridge_predict
+from cb2cf.ridge import select_ridge_alpha
 from cb2cf.space import CFSpace, SpaceConfig, train_space
 from cb2cf.train import ItemSet, TrainConfig, train_cb2cf
 
@@ -50,14 +54,6 @@ AUDIENCE_KS = (20, 50)
 AUDIENCE_KEYS = ("recall@20", "recall@50", "ndcg@20", "ndcg@50")
 
 
-def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> np.ndarray:
-    Xb = np.hstack([X, np.ones((len(X), 1), np.float32)]).astype(np.float64)
-    Xw = Xb if weights is None else Xb * weights[:, None]  # per-row weights (weighted least squares)
-    A = Xw.T @ Xb + alpha * np.eye(Xb.shape[1])
-    A[-1, -1] -= alpha  # no penalty on the intercept
-    return np.linalg.solve(A, Xw.T @ Y.astype(np.float64))
-
-
 def select_ridge(X: np.ndarray, split: Split, alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0),
                  ) -> tuple[np.ndarray, float]:
     """The ridge baseline: content rows of ``X`` -> CF vectors, alpha picked on cold validation Recall@20.
@@ -66,17 +62,12 @@ def select_ridge(X: np.ndarray, split: Split, alphas: tuple[float, ...] = (0.1, 
         (weights incl. intercept row, alpha).
     """
     rows, U = split.rows, split.space.user_vectors
-    best_a, best = alphas[0], -1.0
-    for a in alphas:
-        W = _ridge_fit(X[rows["warm"]], split.space.item_vectors, a)
-        r = rank_metrics(U @ _ridge_predict(W, X[rows["val"]]).T, split.R_val)["recall@20"]
-        if r > best:
-            best_a, best = a, r
-    return _ridge_fit(X[rows["warm"]], split.space.item_vectors, best_a), best_a
 
+    def val_recall(alpha: float, W: np.ndarray) -> float:
+        return rank_metrics(U @ _ridge_predict(W, X[rows["val"]]).T, split.R_val)["recall@20"]
 
-def _ridge_predict(W: np.ndarray, X: np.ndarray) -> np.ndarray:
-    return (np.hstack([X, np.ones((len(X), 1), np.float32)]) @ W).astype(np.float32)
+    W, best_a, _ = select_ridge_alpha(X[rows["warm"]], split.space.item_vectors, alphas, val_recall)
+    return W, best_a
 
 
 def _knn_scores(R_warm: sp.csr_matrix, Xw: np.ndarray, Xc: np.ndarray, k: int) -> np.ndarray:
@@ -171,6 +162,117 @@ def prepare_split(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
                  {"space": t_space, "features": t_feat})
 
 
+class _Table:
+    """The benchmark's two result tables, filled method by method (rows keep their order)."""
+
+    def __init__(self, R_test: sp.csr_matrix) -> None:
+        self.R_test = R_test
+        self.results: dict[str, dict] = {}  # cold test items ranked for each user
+        self.audience: dict[str, dict] = {}  # all users ranked for each cold test item
+        self.timings: dict[str, float] = {}
+
+    def score(self, name: str, S_test: np.ndarray, extra: dict | None = None, items: bool = True) -> None:
+        """Add the rows of a method from its (n_users, n_cold_test) scores."""
+        if items:
+            self.results[name] = rank_metrics(S_test, self.R_test) | (extra or {})
+        if name != "most popular (test counts, leaky)":  # one score per item: no ranking of users
+            self.audience[name] = audience_metrics(S_test, self.R_test, AUDIENCE_KS)
+
+
+def _score_reference_baselines(table: _Table, split: Split, seed: int) -> None:
+    """Random, most popular (leaky: test counts) and most active users (audience only)."""
+    R_test = split.R_test
+    rng = np.random.default_rng([seed, 1])
+    table.score("random", rng.random(R_test.shape))
+    pop = np.asarray(R_test.sum(0)).ravel()
+    table.score("most popular (test counts, leaky)", np.tile(pop, (R_test.shape[0], 1)))
+    active = np.asarray(split.warm_train.matrix.sum(1), dtype=np.float64)  # (n_users, 1) warm-train counts
+    table.score("most active users (warm-train counts)", np.tile(active, (1, R_test.shape[1])), items=False)
+
+
+def _score_knn(table: _Table, split: Split, Xc: np.ndarray) -> None:
+    """Content kNN, its neighbourhood size picked on cold validation Recall@20."""
+    t0 = time.time()
+    sl, R_warm = split.rows, split.warm_train.matrix
+    best_k, best = 0, -1.0
+    for k in (10, 25, 50, 100, 200, len(split.warm_items)):
+        r = rank_metrics(_knn_scores(R_warm, Xc[sl["warm"]], Xc[sl["val"]], k), split.R_val)["recall@20"]
+        if r > best:
+            best_k, best = k, r
+    table.score("content kNN", _knn_scores(R_warm, Xc[sl["warm"]], Xc[sl["test"]], best_k), {"k": best_k})
+    table.timings["content kNN"] = time.time() - t0
+
+
+def _score_ridge(table: _Table, split: Split, Xc: np.ndarray) -> None:
+    """Ridge from the concatenated views to the CF vectors (see :func:`select_ridge`)."""
+    t0 = time.time()
+    W, best_a = select_ridge(Xc, split)
+    table.score("ridge", split.space.user_vectors @ _ridge_predict(W, Xc[split.rows["test"]]).T, {"alpha": best_a})
+    table.timings["ridge"] = time.time() - t0
+
+
+def _score_cb2cf(table: _Table, split: Split, tcfg: TrainConfig, show_progress: bool,
+                 extra_train_seeds: tuple[int, ...]) -> CB2CF:
+    """Train CB2CF on the warm items (early stopping on the cold validation items); returns the model."""
+    test, U = split.item_set("test"), split.space.user_vectors
+    model, hist = train_cb2cf(split.item_set("warm"), split.space, tcfg, split.item_set("val"), split.specs,
+                              show_progress)
+    table.timings["cb2cf"] = hist["seconds"]
+    P = model.predict(test.features, test.masks)
+    table.score("CB2CF", U @ P.T, {"best_epoch": hist["best_epoch"], "train_seconds": round(hist["seconds"], 1)})
+    if extra_train_seeds:
+        _score_cb2cf_seeds(table, split, tcfg, extra_train_seeds)
+    return model
+
+
+def _score_cb2cf_seeds(table: _Table, split: Split, tcfg: TrainConfig, extra_train_seeds: tuple[int, ...]) -> None:
+    """The seed spread of CB2CF itself: retrain with ``extra_train_seeds`` on the same split, add the mean row."""
+    test, U, R_test = split.item_set("test"), split.space.user_vectors, split.R_test
+    results, audience = table.results, table.audience
+    runs = [(results["CB2CF"], audience["CB2CF"])]
+    for s in extra_train_seeds:
+        m_s, _ = train_cb2cf(split.item_set("warm"), split.space, replace(tcfg, seed=int(s)), split.item_set("val"),
+                             split.specs)
+        S = U @ m_s.predict(test.features, test.masks).T
+        runs.append((rank_metrics(S, R_test), audience_metrics(S, R_test, AUDIENCE_KS)))
+    name = f"CB2CF, mean of training seeds {', '.join(str(x) for x in (tcfg.seed, *extra_train_seeds))}"
+    results[name] = {k: float(np.mean([r[0][k] for r in runs])) for k in METRIC_KEYS} | {
+        "users": results["CB2CF"]["users"], "std_recall@20": float(np.std([r[0]["recall@20"] for r in runs]))}
+    audience[name] = {k: float(np.mean([r[1][k] for r in runs])) for k in AUDIENCE_KEYS} | {
+        "users": audience["CB2CF"]["users"], "std_recall@50": float(np.std([r[1]["recall@50"] for r in runs]))}
+
+
+def _score_oracle(table: _Table, split: Split) -> None:
+    """The warm oracle (ceiling): ALS on warm-train plus every cold interaction, its own vectors."""
+    t0 = time.time()
+    oracle = train_space(to_matrix(split.oracle_interactions, split.users, None, binary=True), split.space_config,
+                         space_id="ml-oracle-als")
+    cold_vectors = oracle.item_vectors[[oracle.item_index(i) for i in split.cold_test]]
+    table.score("warm oracle (ceiling)", oracle.user_vectors @ cold_vectors.T)
+    table.timings["oracle"] = time.time() - t0
+
+
+def _ratios(results: dict[str, dict], audience: dict[str, dict]) -> dict[str, float | None]:
+    """CB2CF and ridge relative to the best content baseline and to the warm oracle."""
+    base = max(results["ridge"]["recall@20"], results["content kNN"]["recall@20"])
+    orc = results["warm oracle (ceiling)"]["recall@20"]
+    cb = results["CB2CF"]["recall@20"]
+    return {"cb2cf_over_best_content_baseline_recall@20": cb / base if base else None,
+            "cb2cf_fraction_of_oracle_recall@20": cb / orc if orc else None,
+            "ridge_fraction_of_oracle_recall@20": results["ridge"]["recall@20"] / orc if orc else None,
+            "cb2cf_over_ridge_audience_recall@50": (audience["CB2CF"]["recall@50"] / audience["ridge"]["recall@50"]
+                                                    if audience["ridge"]["recall@50"] else None)}
+
+
+def _split_summary(split: Split, test_users: int) -> dict[str, int]:
+    """Item, user and interaction counts of the split."""
+    nw, nv = len(split.warm_items), len(split.cold_val)
+    return {"items": int(nw + nv + len(split.cold_test)), "warm_items": int(nw), "cold_val_items": int(nv),
+            "cold_test_items": int(len(split.cold_test)), "users": int(len(split.users)),
+            "warm_train_interactions": int(split.warm_train.matrix.nnz), "test_interactions": int(split.R_test.nnz),
+            "test_users": test_users}
+
+
 def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, factors: int = 64,
                   train_config: TrainConfig | None = None, cache_dir: str | Path | None = None,
                   show_progress: bool = False, extra_train_seeds: tuple[int, ...] = ()) -> dict:
@@ -184,96 +286,32 @@ def run_benchmark(dataset: str | Path, seed: int = 0, cold_frac: float = 0.2, fa
     """
     t_start = time.time()
     split = prepare_split(dataset, seed, cold_frac, factors, cache_dir)
-    rng = np.random.default_rng([seed, 1])
-    sl = split.rows
-    nw, nv = len(split.warm_items), len(split.cold_val)
-    R_test, R_val, inter, space = split.R_test, split.R_val, split.warm_train, split.space
     Xc = concat_views(split.feats, split.masks)
-    U = space.user_vectors
-    results: dict[str, dict] = {}
-    timings: dict[str, float] = {}
-
-    audience: dict[str, dict] = {}
-
-    def score(name: str, S_test: np.ndarray, extra: dict | None = None, items: bool = True) -> None:
-        if items:
-            results[name] = rank_metrics(S_test, R_test) | (extra or {})
-        if name != "most popular (test counts, leaky)":  # one score per item: no ranking of users
-            audience[name] = audience_metrics(S_test, R_test, AUDIENCE_KS)
-
-    score("random", rng.random(R_test.shape))
-    pop = np.asarray(R_test.sum(0)).ravel()
-    score("most popular (test counts, leaky)", np.tile(pop, (R_test.shape[0], 1)))
-    active = np.asarray(inter.matrix.sum(1), dtype=np.float64)  # (n_users, 1) warm-train counts
-    score("most active users (warm-train counts)", np.tile(active, (1, R_test.shape[1])), items=False)
-
-    t0 = time.time()
-    best_k, best = 0, -1.0
-    for k in (10, 25, 50, 100, 200, nw):
-        r = rank_metrics(_knn_scores(inter.matrix, Xc[sl["warm"]], Xc[sl["val"]], k), R_val)["recall@20"]
-        if r > best:
-            best_k, best = k, r
-    score("content kNN", _knn_scores(inter.matrix, Xc[sl["warm"]], Xc[sl["test"]], best_k), {"k": best_k})
-    timings["content kNN"] = time.time() - t0
-
-    t0 = time.time()
-    W, best_a = select_ridge(Xc, split)
-    score("ridge", U @ _ridge_predict(W, Xc[sl["test"]]).T, {"alpha": best_a})
-    timings["ridge"] = time.time() - t0
-
+    table = _Table(split.R_test)
+    _score_reference_baselines(table, split, seed)
+    _score_knn(table, split, Xc)
+    _score_ridge(table, split, Xc)
     tcfg = train_config or TrainConfig(name="cb2cf-ml-latest-small", seed=seed)
-    test = split.item_set("test")
-    model, hist = train_cb2cf(split.item_set("warm"), space, tcfg, split.item_set("val"), split.specs, show_progress)
-    timings["cb2cf"] = hist["seconds"]
-    P = model.predict(test.features, test.masks)
-    score("CB2CF", U @ P.T, {"best_epoch": hist["best_epoch"], "train_seconds": round(hist["seconds"], 1)})
-    if extra_train_seeds:  # seed spread of CB2CF itself, on the same split
-        runs = [(results["CB2CF"], audience["CB2CF"])]
-        for s in extra_train_seeds:
-            m_s, _ = train_cb2cf(split.item_set("warm"), space, replace(tcfg, seed=int(s)), split.item_set("val"),
-                                 split.specs)
-            S = U @ m_s.predict(test.features, test.masks).T
-            runs.append((rank_metrics(S, R_test), audience_metrics(S, R_test, AUDIENCE_KS)))
-        name = f"CB2CF, mean of training seeds {', '.join(str(x) for x in (tcfg.seed, *extra_train_seeds))}"
-        results[name] = {k: float(np.mean([r[0][k] for r in runs])) for k in METRIC_KEYS} | {
-            "users": results["CB2CF"]["users"], "std_recall@20": float(np.std([r[0]["recall@20"] for r in runs]))}
-        audience[name] = {k: float(np.mean([r[1][k] for r in runs])) for k in AUDIENCE_KEYS} | {
-            "users": audience["CB2CF"]["users"], "std_recall@50": float(np.std([r[1]["recall@50"] for r in runs]))}
-
-    t0 = time.time()
-    oracle = train_space(to_matrix(split.oracle_interactions, split.users, None, binary=True), split.space_config,
-                         space_id="ml-oracle-als")
-    cold_vectors = oracle.item_vectors[[oracle.item_index(i) for i in split.cold_test]]
-    score("warm oracle (ceiling)", oracle.user_vectors @ cold_vectors.T)
-    timings["oracle"] = time.time() - t0
-
-    base = max(results["ridge"]["recall@20"], results["content kNN"]["recall@20"])
-    orc = results["warm oracle (ceiling)"]["recall@20"]
-    cb = results["CB2CF"]["recall@20"]
+    model = _score_cb2cf(table, split, tcfg, show_progress, extra_train_seeds)
+    _score_oracle(table, split)
+    results, audience = table.results, table.audience
     model.manifest["metrics"].update({f"test_{k}": results["CB2CF"][k] for k in METRIC_KEYS}
                                      | {f"test_audience_{k}": audience["CB2CF"][k] for k in AUDIENCE_KEYS})
     return {
         "protocol": __doc__.strip().split("\n\n", 1)[1],
         "dataset": str(dataset), "seed": seed,
-        "split": {"items": int(nw + nv + len(split.cold_test)), "warm_items": int(nw), "cold_val_items": int(nv),
-                  "cold_test_items": int(len(split.cold_test)), "users": int(len(split.users)),
-                  "warm_train_interactions": int(inter.matrix.nnz), "test_interactions": int(R_test.nnz),
-                  "test_users": results["CB2CF"]["users"]},
+        "split": _split_summary(split, results["CB2CF"]["users"]),
         "data_report": split.report,
-        "space": {"config": asdict(split.space_config), "warm_val": split.warm_metrics, "ref": space.ref},
+        "space": {"config": asdict(split.space_config), "warm_val": split.warm_metrics, "ref": split.space.ref},
         "views": [asdict(s) for s in split.specs],
         "results": results,
         "results_audience": audience,
-        "ratios": {"cb2cf_over_best_content_baseline_recall@20": cb / base if base else None,
-                   "cb2cf_fraction_of_oracle_recall@20": cb / orc if orc else None,
-                   "ridge_fraction_of_oracle_recall@20": results["ridge"]["recall@20"] / orc if orc else None,
-                   "cb2cf_over_ridge_audience_recall@50": (audience["CB2CF"]["recall@50"] / audience["ridge"]["recall@50"]
-                                                           if audience["ridge"]["recall@50"] else None)},
+        "ratios": _ratios(results, audience),
         "seconds": {"total": round(time.time() - t_start, 1)} | {k: round(v, 1) for k, v in split.seconds.items()}
-                   | {k: round(v, 1) for k, v in timings.items()},
+                   | {k: round(v, 1) for k, v in table.timings.items()},
         "train_config": asdict(tcfg),
         "_model": model,
-        "_space": space,
+        "_space": split.space,
     }
 
 

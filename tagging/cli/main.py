@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from tagging.cli.options import add_pipeline_args, pipeline_config
+from tagging.cli.options import HELP_FORMATTER, add_db_arg, add_pipeline_args, pipeline_config
 from tagging.errors import TaggingError
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ def cmd_export_features(args: argparse.Namespace) -> int:
     from tagging.store.catalog import Catalog
 
     n = export_features(Catalog(args.db), args.out)
-    print(f"{n} videos -> {args.out} (train with: cb2cf train --features {args.out} --space SPACE --interactions LOG --out models/NAME)")
+    print(f"{n} videos -> {args.out} "
+          f"(train with: cb2cf train --features {args.out} --space SPACE --interactions LOG --out models/NAME)")
     return 0
 
 
@@ -90,24 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="analyse videos and upsert them into the catalog")
+    p = sub.add_parser("ingest", help="analyse videos and upsert them into the catalog",
+                       formatter_class=HELP_FORMATTER)
     p.add_argument("paths", nargs="+", help="media files or folders of them")
     p.add_argument("--caption", help="caption text for the file(s)")
     p.add_argument("--captions", help="JSON file mapping file name -> caption (default: captions.json in each folder)")
     p.add_argument("--video-id", help="catalog id (single file only; default derived from name and content)")
-    p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"), help="LanceDB directory")
+    add_db_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per video")
     add_pipeline_args(p)
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("show", help="print one catalog row")
+    p = sub.add_parser("show", help="print one catalog row",
+                       formatter_class=HELP_FORMATTER)
     p.add_argument("video_id")
-    p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"))
+    add_db_arg(p)
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("export-features", help="write catalog vectors as a CB2CF feature table (.npz)")
-    p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"))
+    p = sub.add_parser("export-features", help="write catalog vectors as a CB2CF feature table (.npz)",
+                       formatter_class=HELP_FORMATTER)
+    add_db_arg(p)
     p.add_argument("--out", required=True, help="output .npz")
     p.set_defaults(func=cmd_export_features)
 

@@ -1,4 +1,8 @@
-"""Pipeline options shared by every command that builds a pipeline (ingest, serve, backfill, ...)."""
+"""Options shared by the commands, each defined once: the catalog, the pipeline, the decode limits.
+
+Defaults come from the config dataclasses and environment variables (``TAGGING_DB``,
+``TAGGING_CB2CF_MODEL``, ``TAGGING_TAG_HEAD``); ``--help`` shows them.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,41 @@ import argparse
 import os
 from typing import Any
 
+HELP_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
-def add_pipeline_args(p: argparse.ArgumentParser) -> None:
-    """Add the options that configure a :class:`~tagging.pipeline.Pipeline`."""
-    p.add_argument("--num-frames", type=int, default=6, help="frames sampled per video")
+
+def add_db_arg(p: argparse.ArgumentParser) -> None:
+    """``--db``: the LanceDB directory of the catalog (``$TAGGING_DB`` or ``tagging.lancedb``)."""
+    from tagging.store.catalog import default_db
+
+    p.add_argument("--db", default=default_db(), help="LanceDB directory of the catalog ($TAGGING_DB)")
+
+
+def add_decode_args(p: argparse.ArgumentParser) -> None:
+    """``--decode-timeout`` and ``--decode-memory-mb``: limits of one isolated decode."""
+    from tagging.serving.isolation import DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_S
+
+    p.add_argument("--decode-timeout", type=float, default=DEFAULT_DECODE_TIMEOUT_S, help="seconds one decode may take")
+    p.add_argument("--decode-memory-mb", type=int, default=DEFAULT_DECODE_MEMORY_MB,
+                   help="address-space limit of a decode process")
+
+
+def add_pipeline_args(p: argparse.ArgumentParser, tag_head: bool = True) -> None:
+    """Add the options that configure a :class:`~tagging.pipeline.Pipeline`.
+
+    Args:
+        p: The (sub)command parser.
+        tag_head: Add ``--tag-head`` (the tag commands name their head otherwise).
+    """
+    from tagging.pipeline import PipelineConfig
+
+    p.add_argument("--num-frames", type=int, default=PipelineConfig.num_frames, help="frames sampled per video")
     p.add_argument("--top-k", type=int, default=5, help="tags kept per video")
     p.add_argument("--taxonomy", help="taxonomy JSON file (default: the packaged one)")
     p.add_argument("--clip-model", help="use CLIP (hub id or local dir) instead of EfficientNet for frames")
     p.add_argument("--cb2cf-model", default=os.environ.get("TAGGING_CB2CF_MODEL"), help="CB2CF model dir: fill the CF vector")
-    p.add_argument("--tag-head", default=os.environ.get("TAGGING_TAG_HEAD"), help="trained tag head dir (tagging train-tags)")
+    if tag_head:
+        p.add_argument("--tag-head", default=os.environ.get("TAGGING_TAG_HEAD"), help="trained tag head dir (tagging train-tags)")
     p.add_argument("--no-speech", action="store_true", help="skip speech recognition")
     p.add_argument("--no-ocr", action="store_true", help="skip on-screen text recognition")
     p.add_argument("--policy-screen", choices=("off", "on", "auto"), default="off", help="NudeNet explicit-imagery screen")
@@ -24,7 +54,8 @@ def pipeline_config(args: argparse.Namespace) -> Any:
     """Build the ``PipelineConfig`` that :func:`add_pipeline_args` options describe."""
     from tagging.pipeline import PipelineConfig
 
-    cfg = PipelineConfig(num_frames=args.num_frames, taxonomy=args.taxonomy, cb2cf_model=args.cb2cf_model, tag_head=args.tag_head)
+    cfg = PipelineConfig(num_frames=args.num_frames, taxonomy=args.taxonomy, cb2cf_model=args.cb2cf_model,
+                         tag_head=getattr(args, "tag_head", None))
     if args.clip_model:
         cfg.frames_extractor, cfg.frames_config = "clip", {"model": args.clip_model}
     cfg.tagger.top_k = args.top_k

@@ -18,17 +18,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tagging.cli.options import add_pipeline_args, pipeline_config
+from tagging.cli.options import HELP_FORMATTER, add_db_arg, add_decode_args, add_pipeline_args, pipeline_config
 
 logger = logging.getLogger(__name__)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=os.environ.get("TAGGING_DB", "tagging.lancedb"), help="LanceDB directory of the catalog")
+    add_db_arg(p)
     p.add_argument("--table", default="videos", help="catalog table")
     add_pipeline_args(p)
-    p.add_argument("--decode-timeout", type=float, default=120.0, help="seconds one decode may take")
-    p.add_argument("--decode-memory-mb", type=int, default=4096, help="address-space limit of a decode process")
+    add_decode_args(p)
 
 
 def api_token(token_file: str | None) -> str | None:
@@ -91,7 +90,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def add_commands(subparsers: Any) -> None:
     """Add ``serve`` and ``backfill`` to the ``tagging`` subparsers."""
-    p = subparsers.add_parser("serve", help="run the HTTP service (upload hook, rows, audience, warm-up)")
+    p = subparsers.add_parser("serve", help="run the HTTP service (upload hook, rows, audience, warm-up)",
+                       formatter_class=HELP_FORMATTER)
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default localhost only)")
     p.add_argument("--port", type=int, default=8000)
@@ -106,7 +106,8 @@ def add_commands(subparsers: Any) -> None:
                    "(or set TAGGING_API_TOKEN); /healthz and /readyz stay open")
     p.set_defaults(func=cmd_serve)
 
-    p = subparsers.add_parser("backfill", help="ingest a whole catalog: resumable, idempotent, parallel")
+    p = subparsers.add_parser("backfill", help="ingest a whole catalog: resumable, idempotent, parallel",
+                       formatter_class=HELP_FORMATTER)
     p.add_argument("catalog", help="directory of videos, CSV/JSONL manifest (uri, video_id, caption, ...) or LanceDB dir")
     _common(p)
     p.add_argument("--engine", choices=["local", "ray"], default="local")

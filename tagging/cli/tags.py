@@ -19,14 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from tagging.cli.options import HELP_FORMATTER, add_pipeline_args, pipeline_config
+
 logger = logging.getLogger(__name__)
 
 
 def make_pipeline(args: argparse.Namespace, tag_head: str | None = None) -> Any:
     """The pipeline the commands run (a seam tests replace with a fake)."""
-    from tagging.pipeline import Pipeline, PipelineConfig
+    from tagging.pipeline import Pipeline
 
-    cfg = PipelineConfig(num_frames=args.num_frames, taxonomy=args.taxonomy, tag_head=tag_head)
+    cfg = pipeline_config(args)
+    cfg.tag_head = tag_head
     cfg.tagger.top_k = max(cfg.tagger.top_k, 3)
     return Pipeline(cfg)
 
@@ -111,8 +114,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-map", help="JSON mapping free-text labels to taxonomy ids")
     p.add_argument("--captions", help="JSON file mapping file name -> caption")
     p.add_argument("--include-audio", action="store_true", help="also use audio-only rows (skipped by default)")
-    p.add_argument("--num-frames", type=int, default=6, help="frames sampled per video")
-    p.add_argument("--taxonomy", help="taxonomy JSON file (default: the packaged one)")
+    add_pipeline_args(p, tag_head=False)
 
 
 def add_commands(subparsers: Any) -> None:
@@ -121,7 +123,8 @@ def add_commands(subparsers: Any) -> None:
     Args:
         subparsers: The object returned by ``ArgumentParser.add_subparsers()``.
     """
-    p = subparsers.add_parser("train-tags", help="train a supervised tag head (linear probe) from a labels file")
+    p = subparsers.add_parser("train-tags", help="train a supervised tag head (linear probe) from a labels file",
+                       formatter_class=HELP_FORMATTER)
     _common(p)
     p.add_argument("--out", default="models/tag-head", help="directory to save the head in")
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
@@ -129,7 +132,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation of the logistic regressions")
     p.set_defaults(func=cmd_train_tags)
 
-    p = subparsers.add_parser("evaluate", help="measure the tagger on a labels file")
+    p = subparsers.add_parser("evaluate", help="measure the tagger on a labels file",
+                       formatter_class=HELP_FORMATTER)
     _common(p)
     p.add_argument("--head", help="trained tag head directory (default: zero-shot only)")
     p.add_argument("--threshold", type=float, default=0.5, help="score at which a returned tag counts as predicted")

@@ -24,21 +24,19 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from tagging.errors import ExtractorError, MissingDependency
+from tagging.runtime import cached_model, pick_device
 
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install rapidocr-onnxruntime"
-_ENGINES: dict[tuple[bool, int, bool, int], Any] = {}
 _SAME_BOX_IOU = 0.6
 _SAME_BOX_DIFF = 24.0  # 99th percentile of |grey difference| over the box: one changed character exceeds it
-_ENGINES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -118,37 +116,29 @@ class _SeenBox:
         return diff.size > 0 and float(np.percentile(diff, 99)) < _SAME_BOX_DIFF
 
 
-def _use_cuda(device: str) -> bool:
-    if device != "auto":
-        return device == "cuda"
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
 def _engine(config: OcrConfig) -> Any:
     """Return the process-wide RapidOCR engine for ``config``, creating it on first use."""
     try:
         from rapidocr_onnxruntime import RapidOCR
     except ImportError as exc:
         raise MissingDependency("ocr", f"rapidocr-onnxruntime is not installed: {INSTALL_HINT}") from exc
-    cuda = _use_cuda(config.device)
-    key = (cuda, config.max_side, config.use_angle_cls, config.threads)
-    with _ENGINES_LOCK:
-        if key not in _ENGINES:
-            logger.info("loading RapidOCR (cuda=%s, det side %d)", cuda, config.max_side)
-            _ENGINES[key] = RapidOCR(
-                text_score=0.0,  # filtered here with config.min_score
-                use_cls=config.use_angle_cls,
-                det_limit_type="max",
-                det_limit_side_len=config.max_side,
-                det_use_cuda=cuda,
-                cls_use_cuda=cuda,
-                rec_use_cuda=cuda,
-                intra_op_num_threads=config.threads or -1,
-                inter_op_num_threads=1,
-            )
-        return _ENGINES[key]
+    cuda = pick_device(config.device, "onnxruntime") == "cuda"
+
+    def load() -> Any:
+        logger.info("loading RapidOCR (cuda=%s, det side %d)", cuda, config.max_side)
+        return RapidOCR(
+            text_score=0.0,  # filtered here with config.min_score
+            use_cls=config.use_angle_cls,
+            det_limit_type="max",
+            det_limit_side_len=config.max_side,
+            det_use_cuda=cuda,
+            cls_use_cuda=cuda,
+            rec_use_cuda=cuda,
+            intra_op_num_threads=config.threads or -1,
+            inter_op_num_threads=1,
+        )
+
+    return cached_model(("rapidocr", cuda, config.max_side, config.use_angle_cls, config.threads), load)
 
 
 def _thumb(frame: np.ndarray) -> np.ndarray:

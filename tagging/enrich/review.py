@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from tagging.errors import MissingDependency
 from tagging.media.types import DecodedMedia
+from tagging.runtime import cached_model, pick_device
 
 logger = logging.getLogger(__name__)
 
@@ -229,8 +229,6 @@ class PolicyResult:
     frames_screened: int = 0
 
 
-_DETECTORS: dict[bool, Any] = {}
-_DETECTORS_LOCK = threading.Lock()
 
 
 class PolicyScreen:
@@ -257,16 +255,17 @@ class PolicyScreen:
             from nudenet import NudeDetector
         except ImportError as exc:
             raise MissingDependency("policy", f"nudenet is not installed: {POLICY_INSTALL_HINT}") from exc
-        cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-        with _DETECTORS_LOCK:
-            if cuda not in _DETECTORS:
-                detector = NudeDetector()
-                if cuda:  # NudeDetector ignores its providers argument; rebuild the session
-                    model = os.path.join(os.path.dirname(nudenet.__file__), "320n.onnx")
-                    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-                    detector.onnx_session = onnxruntime.InferenceSession(model, providers=providers)
-                _DETECTORS[cuda] = detector
-            return _DETECTORS[cuda]
+        cuda = pick_device("auto", "onnxruntime") == "cuda"
+
+        def load() -> Any:
+            detector = NudeDetector()
+            if cuda:  # NudeDetector ignores its providers argument; rebuild the session
+                model = os.path.join(os.path.dirname(nudenet.__file__), "320n.onnx")
+                providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+                detector.onnx_session = onnxruntime.InferenceSession(model, providers=providers)
+            return detector
+
+        return cached_model(("nudenet", cuda), load)
 
     def screen(self, frames: list[np.ndarray], timestamps: list[float]) -> PolicyResult:
         """Score a few frames of one video for explicit imagery.

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from tagging.enrich.whisper_assets import INSTALL_HINT, PACKAGE_MODEL, default_cache_dir, ensure_package_model
 from tagging.errors import ExtractorError, MissingDependency, ModelLoadError
+from tagging.runtime import cached_model, pick_device
 
 __all__ = [
     "DEFAULT_MIN_SPEECH_RATIO", "INSTALL_HINT", "PACKAGE_MODEL", "Segment", "Transcriber", "TranscriberConfig", "Transcript",
@@ -139,28 +139,22 @@ def should_transcribe(speech_ratio: float | None, threshold: float = DEFAULT_MIN
 
 TRIM_MARGIN_FRAMES = 100  # 1 s of padding; with none the decoder tends to loop
 _MIN_CONTEXT_FRAMES = 300
-_MODELS: dict[TranscriberConfig, Any] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def _resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import ctranslate2
-
-    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
 
 def _load_model(config: TranscriberConfig) -> Any:
-    """Return the process-wide WhisperModel for ``config``, loading it on first use."""
-    with _MODELS_LOCK:
-        if config in _MODELS:
-            return _MODELS[config]
+    """Return the process-wide WhisperModel for ``config``, loading it on first use.
+
+    Raises:
+        MissingDependency: faster-whisper is not installed.
+        ModelLoadError: The model files cannot be loaded.
+    """
+
+    def load() -> Any:
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
             raise MissingDependency(config.model, f"faster-whisper is not installed: {INSTALL_HINT}") from exc
-        device = _resolve_device(config.device)
+        device = pick_device(config.device, "ctranslate2")
         compute_type = config.compute_type
         if compute_type == "auto":
             compute_type = "float16" if device == "cuda" else "int8"
@@ -169,10 +163,11 @@ def _load_model(config: TranscriberConfig) -> Any:
         logger.info("loading whisper model %s on %s (%s, %d threads)", model, device, compute_type, threads)
         cls = _trimmed_model_class(WhisperModel) if config.trim_padding else WhisperModel
         try:
-            _MODELS[config] = cls(model, device=device, compute_type=compute_type, cpu_threads=threads, local_files_only=True)
+            return cls(model, device=device, compute_type=compute_type, cpu_threads=threads, local_files_only=True)
         except Exception as exc:  # CTranslate2 and huggingface_hub raise many types
             raise ModelLoadError(model, f"cannot load whisper model: {exc}") from exc
-        return _MODELS[config]
+
+    return cached_model(("whisper", config), load)
 
 
 def _trimmed_model_class(base: type) -> type:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tagging.errors import MissingDependency, ModelLoadError
+from tagging.runtime import cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,7 @@ _CHUNK = 8 * 1024 * 1024
 
 def default_cache_dir() -> Path:
     """Return the directory the package model is assembled into."""
-    root = os.environ.get("TAGGING_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "tagging"
-    return base / "whisper-base"
+    return cache_dir() / "whisper-base"
 
 
 def _part_dir(package: str) -> Path:

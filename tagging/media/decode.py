@@ -24,147 +24,102 @@ from collections.abc import Iterator
 import av
 import av.container
 import av.stream
-import cv2
 import numpy as np
 
 from tagging.errors import CorruptMedia, MediaError, NoDecodableStream
-from tagging.media.probe import (
+from tagging.media.container import (
     AV_ERRORS,
+    DECODE_ERRORS,
+    PacketStats,
     available_end,
     check_path,
+    decoded_frames,
+    frame_rotation_cw,
     frames_exist_until,
-    keyframe_ts,
     open_input,
-    probe,
     select_streams,
+    should_seek,
     stream_seconds,
+    to_rgb,
 )
+from tagging.media.probe import probe
 from tagging.media.types import DecodedMedia, MediaInfo, MediaLimits
 
-log = logging.getLogger(__name__)
-
-SEEK_GAP_S = 2.0
-"""Without a keyframe index, seek only when the next target is this far ahead."""
+logger = logging.getLogger(__name__)
 
 SKIP_NONREF = True
 """Do not decode non-reference frames that lie before the next target."""
 
-MAX_ERROR_RATIO = 0.5
-"""A stream whose share of undecodable packets is above this counts as corrupt."""
-
-_CV_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
-_DECODE_ERRORS = (*AV_ERRORS, cv2.error)
-
-
-class _PacketStats:
-    """Counts decoded and failed packets of one stream."""
-
-    def __init__(self) -> None:
-        self.packets = 0
-        self.failed = 0
-        self.last_error = ""
-
-    def too_many_failures(self) -> bool:
-        return self.packets > 0 and self.failed / self.packets > MAX_ERROR_RATIO
-
-
-def _decoded(
-    container: av.container.InputContainer,
-    stream: av.stream.Stream,
-    stats: _PacketStats,
-    unwanted_before: list[int | None] | None = None,
-) -> Iterator:
-    """Yield decoded frames of ``stream``, skipping packets the decoder rejects.
-
-    A demuxer error (truncated data) ends the iteration like end of file.
-
-    Args:
-        container: The open container.
-        stream: The stream to decode.
-        stats: Packet counters to update.
-        unwanted_before: A one-item list holding a pts (stream time base), read
-            at every packet, before which frames are not wanted: non-reference
-            frames of packets before it are not decoded at all
-            (``skip_frame="NONREF"``), which changes no other frame.
-    """
-    demux = container.demux(stream)
-    codec = stream.codec_context
-    skipping = False
-    while True:
-        try:
-            packet = next(demux)
-        except StopIteration:
-            return
-        except AV_ERRORS as exc:
-            stats.failed += 1
-            stats.last_error = f"demuxing stopped: {exc}"
-            packet = None
-        if unwanted_before is not None:
-            limit = unwanted_before[0]
-            skip = packet is not None and packet.pts is not None and limit is not None and packet.pts < limit
-            if skip != skipping:
-                codec.skip_frame = "NONREF" if skip else "DEFAULT"
-                skipping = skip
-        try:
-            frames = stream.decode(packet)  # None flushes the decoder
-        except AV_ERRORS as exc:
-            stats.failed += 1
-            stats.last_error = str(exc)
-            frames = []
-        if packet is not None and packet.size:
-            stats.packets += 1
-        yield from frames
-        if packet is None:
-            return
+_decoded = decoded_frames
+"""The frame iterator the decoders call, looked up here at each call (tests wrap it)."""
 
 
 def _seconds(frame: av.VideoFrame, start: float) -> float | None:
+    """Presentation time of ``frame`` in seconds from ``start``, or None without a pts."""
     return None if frame.time is None else frame.time - start
 
 
-def _rotation_cw(frame: av.VideoFrame, info: MediaInfo) -> int:
-    """Clockwise degrees to rotate ``frame`` upright: the frame's display matrix, else the probe's."""
-    if frame.rotation:
-        return int(round(-frame.rotation / 90.0)) * 90 % 360
-    return info.rotation
+class _FrameCursor:
+    """Finds, for non-decreasing target times, the first frame with pts at or after each.
 
+    Decodes forward and seeks (to the keyframe before a target) only when that
+    keyframe lies beyond what has been decoded. Non-reference frames before a
+    target are not decoded when ``SKIP_NONREF`` and the target is below ``skip_end``.
 
-def _to_rgb(frame: av.VideoFrame, rotation: int, max_side: int) -> np.ndarray:
-    """Convert to RGB, downscale so the long side is at most ``max_side``, rotate ``rotation`` degrees clockwise."""
-    rgb = frame.to_ndarray(format="rgb24")
-    height, width = rgb.shape[:2]
-    if max_side and max_side > 0 and max(height, width) > max_side:
-        scale = max_side / max(height, width)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    if rotation in _CV_ROTATE:
-        rgb = cv2.rotate(rgb, _CV_ROTATE[rotation])
-    return np.ascontiguousarray(rgb)
-
-
-def _should_seek(stream: av.stream.Stream, target_ts: int, target: float, current: float | None, start: float) -> bool:
-    """Seek only when the keyframe before the target lies beyond the decoded position.
-
-    ``current`` is the time of the latest decoded frame (None before the first);
-    without a keyframe index, seek when the target is over ``SEEK_GAP_S`` ahead.
+    Attributes:
+        start: Stream start time in seconds.
+        stats: Packet counters of the video stream.
     """
-    position = 0.0 if current is None else current
-    key = keyframe_ts(stream, target_ts)
-    if key is None:
-        return target - position > SEEK_GAP_S
-    return float(key * stream.time_base) - start > position
+
+    def __init__(
+        self, container: av.container.InputContainer, stream: av.stream.Stream, info: MediaInfo, skip_end: float
+    ) -> None:
+        self._container = container
+        self._stream = stream
+        self._info = info
+        self._skip_end = skip_end
+        self.start = float((stream.start_time or 0) * stream.time_base)
+        self.stats = PacketStats()
+        self._skip_before: list[int | None] = [None]
+        self._frames: Iterator[av.VideoFrame] | None = None
+        self._pending: av.VideoFrame | None = None  # first frame at/after the previous target
+        self._last: av.VideoFrame | None = None  # latest frame decoded
+
+    def frame_at(self, target: float) -> av.VideoFrame | None:
+        """Return the frame for ``target`` (s): the last frame when the stream ends first, None when it has none."""
+        if self._pending is not None and (_seconds(self._pending, self.start) or 0.0) >= target:
+            return self._pending
+        target_ts = int((target + self.start) / self._stream.time_base)
+        self._seek_if_ahead(target, target_ts)
+        if self._frames is None:
+            self._frames = _decoded(self._container, self._stream, self.stats, self._skip_before)
+        self._skip_before[0] = target_ts if SKIP_NONREF and target <= self._skip_end else None
+        chosen = None
+        for frame in self._frames:
+            self._last = frame
+            t = _seconds(frame, self.start)
+            if t is None or t >= target:
+                chosen = frame
+                break
+        if chosen is None:
+            chosen = self._last
+        self._pending = chosen
+        return chosen
+
+    def _seek_if_ahead(self, target: float, target_ts: int) -> None:
+        """Seek backward to ``target_ts`` when :func:`should_seek` says so; a failed seek is only logged."""
+        current = _seconds(self._last, self.start) if self._last is not None else None
+        if not should_seek(self._stream, target_ts, target, current, self.start):
+            return
+        try:
+            self._container.seek(target_ts, stream=self._stream, backward=True)
+            self._frames = None
+        except AV_ERRORS as exc:  # keep decoding forward instead
+            logger.debug("%s: seek to %.3f s failed: %s", self._info.path, target, exc)
 
 
-def _sample(
-    container: av.container.InputContainer, info: MediaInfo, num_frames: int, max_side: int
-) -> tuple[list[np.ndarray], list[float], list[str]]:
-    """Sample frames from an open container; returns frames, times and non-fatal problems."""
-    stream, _ = select_streams(container)
-    if stream is None or num_frames <= 0:
-        return [], [], []
-    stream.codec_context.thread_type = "AUTO"
-    tb = stream.time_base
-    start = float((stream.start_time or 0) * tb)
+def _video_span(stream: av.stream.Stream, info: MediaInfo) -> tuple[float, float | None, list[str]]:
+    """Seconds of video to sample over, the end of the data of a truncated file (or None), and problems."""
     problems: list[str] = []
     span = stream_seconds(stream) or info.duration_s
     available = available_end(stream, info.size_bytes)
@@ -173,57 +128,59 @@ def _sample(
         span = available
     if span <= 0:
         span = info.duration_s
-    targets = [(i + 0.5) * span / num_frames for i in range(num_frames)]
+    return span, available, problems
 
-    stats = _PacketStats()
-    skip_end = frames_exist_until(stream, span, info.fps) if available is None else available
-    skip_before: list[int | None] = [None]
-    frames: Iterator | None = None
-    pending: av.VideoFrame | None = None  # first frame at/after the previous target
-    last: av.VideoFrame | None = None  # latest frame decoded
+
+def _collect(cursor: _FrameCursor, targets: list[float], info: MediaInfo, max_side: int) -> tuple[list[np.ndarray], list[float]]:
+    """Upright RGB frames and their non-decreasing times for ``targets`` (fewer when the stream has none).
+
+    Raises:
+        av.FFmpegError: Decoding or conversion fails (also the other ``AV_ERRORS``).
+        cv2.error: Resizing or rotating fails.
+    """
     out: list[np.ndarray] = []
     times: list[float] = []
     rotation_warned = False
     for target in targets:
-        if pending is not None and (_seconds(pending, start) or 0.0) >= target:
-            chosen = pending
-        else:
-            current = _seconds(last, start) if last is not None else None
-            target_ts = int((target + start) / tb)
-            if _should_seek(stream, target_ts, target, current, start):
-                try:
-                    container.seek(target_ts, stream=stream, backward=True)
-                    frames = None
-                except AV_ERRORS as exc:  # keep decoding forward instead
-                    log.debug("%s: seek to %.3f s failed: %s", info.path, target, exc)
-            if frames is None:
-                frames = _decoded(container, stream, stats, skip_before)
-            skip_before[0] = target_ts if SKIP_NONREF and target <= skip_end else None
-            chosen = None
-            for frame in frames:
-                last = frame
-                t = _seconds(frame, start)
-                if t is None or t >= target:
-                    chosen = frame
-                    break
-            if chosen is None:
-                chosen = last
-            pending = chosen
+        chosen = cursor.frame_at(target)
         if chosen is None:
             break
-        t = _seconds(chosen, start) or 0.0
+        t = _seconds(chosen, cursor.start) or 0.0
         if times and t < times[-1]:  # never go back in time (after a backward seek at end of file)
             t, chosen = times[-1], None
         if chosen is None:
             out.append(out[-1].copy())
         else:
-            rotation = _rotation_cw(chosen, info)
+            rotation = frame_rotation_cw(chosen, info.rotation)
             if rotation != info.rotation and not rotation_warned:
                 rotation_warned = True
                 msg = "%s: frame rotation %d differs from probed %d; using the frame's"
-                log.warning(msg, info.path, rotation, info.rotation)
-            out.append(_to_rgb(chosen, rotation, max_side))
+                logger.warning(msg, info.path, rotation, info.rotation)
+            out.append(to_rgb(chosen, rotation, max_side))
         times.append(t)
+    return out, times
+
+
+def _sample(
+    container: av.container.InputContainer, info: MediaInfo, num_frames: int, max_side: int
+) -> tuple[list[np.ndarray], list[float], list[str]]:
+    """Sample frames from an open container; returns frames, times and non-fatal problems.
+
+    Raises:
+        CorruptMedia: No frame decodes, or most video packets are undecodable.
+        av.FFmpegError: Decoding or conversion fails (also the other ``AV_ERRORS``).
+        cv2.error: Resizing or rotating fails.
+    """
+    stream, _ = select_streams(container)
+    if stream is None or num_frames <= 0:
+        return [], [], []
+    stream.codec_context.thread_type = "AUTO"
+    span, available, problems = _video_span(stream, info)
+    targets = [(i + 0.5) * span / num_frames for i in range(num_frames)]
+    skip_end = frames_exist_until(stream, span, info.fps) if available is None else available
+    cursor = _FrameCursor(container, stream, info, skip_end)
+    out, times = _collect(cursor, targets, info, max_side)
+    stats = cursor.stats
     if stats.failed:
         problems.append(f"{stats.failed} of {stats.packets} video packets failed to decode ({stats.last_error})")
     if not out:
@@ -262,20 +219,27 @@ def sample_frames(
     """
     frames, times, problems = _sample_open(path, info, num_frames, max_side)
     for problem in problems:
-        log.warning("%s: %s", info.path, problem)
+        logger.warning("%s: %s", info.path, problem)
     return frames, times
 
 
 def _sample_open(
     path: str | os.PathLike, info: MediaInfo, num_frames: int, max_side: int
 ) -> tuple[list[np.ndarray], list[float], list[str]]:
+    """Open the file and sample its frames, returning them with the non-fatal problems met.
+
+    Raises:
+        MediaNotFound: The file is missing.
+        VideoOpenFailure: The file cannot be opened.
+        CorruptMedia: Decoding fails, no frame decodes, or most video packets are undecodable.
+    """
     if not info.has_video:
         return [], [], []
     p, _ = check_path(path)
     container = open_input(p)
     try:
         return _sample(container, info, num_frames, max_side)
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise CorruptMedia(str(p), f"video decoding failed ({type(exc).__name__}: {exc})") from None
     finally:
         container.close()
@@ -302,20 +266,27 @@ def load_audio(
     """
     audio, problems = _audio_open(path, info, sample_rate, max_seconds)
     for problem in problems:
-        log.warning("%s: %s", info.path, problem)
+        logger.warning("%s: %s", info.path, problem)
     return audio
 
 
 def _audio_open(
     path: str | os.PathLike, info: MediaInfo, sample_rate: int, max_seconds: float | None
 ) -> tuple[np.ndarray | None, list[str]]:
+    """Open the file and decode its audio, returning it with the non-fatal problems met.
+
+    Raises:
+        MediaNotFound: The file is missing.
+        VideoOpenFailure: The file cannot be opened.
+        CorruptMedia: Decoding fails, no audio decodes, or most audio packets are undecodable.
+    """
     if not info.has_audio:
         return None, []
     p, _ = check_path(path)
     container = open_input(p)
     try:
         return _audio(container, info, sample_rate, max_seconds)
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise CorruptMedia(str(p), f"audio decoding failed ({type(exc).__name__}: {exc})") from None
     finally:
         container.close()
@@ -324,6 +295,12 @@ def _audio_open(
 def _audio(
     container: av.container.InputContainer, info: MediaInfo, sample_rate: int, max_seconds: float | None
 ) -> tuple[np.ndarray | None, list[str]]:
+    """Decode the audio stream of an open container to mono float32 (None without one), with its problems.
+
+    Raises:
+        CorruptMedia: No audio decodes, or most audio packets are undecodable.
+        av.FFmpegError: Resampling fails (also the other ``AV_ERRORS``).
+    """
     _, stream = select_streams(container)
     if stream is None:
         return None, []
@@ -333,7 +310,7 @@ def _audio(
     if available is not None:
         problems.append(f"file is truncated: audio data ends at {available:.2f} s of {stream_seconds(stream):.2f} s")
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-    stats = _PacketStats()
+    stats = PacketStats()
     chunks: list[np.ndarray] = []
     total = 0
     for frame in _decoded(container, stream, stats):
@@ -408,7 +385,7 @@ def decode(
         except MediaError as exc:
             result.errors["audio"] = exc.reason
     for kind, message in result.errors.items():
-        log.warning("%s: %s: %s", info.path, kind, message)
+        logger.warning("%s: %s: %s", info.path, kind, message)
     if not result.frames and result.audio is None:
         if not result.errors:
             raise NoDecodableStream(info.path, "nothing to decode")

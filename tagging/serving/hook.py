@@ -19,25 +19,31 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cb2cf.audience import Audience, AudienceConfig
 from tagging import coldstart
-from tagging.errors import MediaNotFound, TaggingError
+from tagging.errors import MediaNotFound, TaggingError, UnknownUser
 from tagging.inputs import Caption, default_video_id, resolve_source
-from tagging.serving.isolation import DecodeFn, DecodePool, DecodeSettings, default_decode
-from tagging.store.catalog import Catalog, jsonable_row, validate_video_id
+from tagging.serving.isolation import (
+    DEFAULT_DECODE_MEMORY_MB,
+    DEFAULT_DECODE_TIMEOUT_S,
+    DecodeFn,
+    DecodePool,
+    DecodeSettings,
+    default_decode,
+)
+from tagging.store.catalog import DEFAULT_DB, Catalog, jsonable_row, validate_video_id
 from tagging.store.interactions import FoldInConfig, InteractionStore
 from tagging.store.writer import BatchWriter, Maintainer, WriterConfig
 
+if TYPE_CHECKING:
+    from tagging.pipeline import Analyzer, PipelineConfig
+
 logger = logging.getLogger(__name__)
 
-
-
-class UnknownUser(TaggingError):
-    """A user id the CF space does not know."""
 
 
 @dataclass
@@ -59,12 +65,12 @@ class HookConfig:
         warmup: Warm-up (fold-in) settings.
     """
 
-    db: str = "tagging.lancedb"
+    db: str = DEFAULT_DB
     table: str = "videos"
-    pipeline: Any = None
+    pipeline: PipelineConfig | None = None
     decode_workers: int = 1
-    decode_timeout_s: float = 60.0
-    decode_memory_mb: int = 4096
+    decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S
+    decode_memory_mb: int = DEFAULT_DECODE_MEMORY_MB
     writer: WriterConfig = field(default_factory=WriterConfig)
     maintenance_interval_s: float | None = 600.0
     keep_versions: timedelta = timedelta(minutes=10)
@@ -82,7 +88,8 @@ class UploadHook:
         decode_fn: Decode function run in the child processes (tests inject faults here).
     """
 
-    def __init__(self, config: HookConfig | None = None, pipeline: Any = None, decode_fn: DecodeFn = default_decode) -> None:
+    def __init__(self, config: HookConfig | None = None, pipeline: Analyzer | None = None,
+                 decode_fn: DecodeFn = default_decode) -> None:
         self.config = cfg = config or HookConfig()
         self._pipeline = pipeline
         self._decode_fn = decode_fn
@@ -103,7 +110,7 @@ class UploadHook:
 
     # ---------------------------------------------------------------- parts, built on first use
     @property
-    def pipeline(self) -> Any:
+    def pipeline(self) -> Analyzer:
         """The pipeline (models load on first use)."""
         with self._init:
             if self._pipeline is None:

@@ -35,6 +35,9 @@ from tagging.media import DecodedMedia, MediaLimits
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_DECODE_TIMEOUT_S = 120.0  # wall-clock limit of one decode
+DEFAULT_DECODE_MEMORY_MB = 4096  # address-space limit of one decode process
+
 DecodeFn = Callable[[str, "DecodeSettings"], DecodedMedia]
 
 
@@ -143,8 +146,8 @@ class DecodePool:
             tests pass one that hangs or crashes.
     """
 
-    def __init__(self, settings: DecodeSettings | None = None, workers: int = 1, timeout_s: float = 60.0,
-                 memory_mb: int = 4096, decode_fn: DecodeFn = default_decode) -> None:
+    def __init__(self, settings: DecodeSettings | None = None, workers: int = 1, timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+                 memory_mb: int = DEFAULT_DECODE_MEMORY_MB, decode_fn: DecodeFn = default_decode) -> None:
         self.settings = settings or DecodeSettings()
         self.timeout_s, self.memory_mb, self.decode_fn = float(timeout_s), int(memory_mb), decode_fn
         self._ctx = mp.get_context("spawn")

@@ -37,7 +37,16 @@ from fastapi import Body, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from tagging.errors import CatalogError, InvalidVideoId, LimitExceeded, MediaError, MediaNotFound, TaggingError
+from tagging.errors import (
+    CatalogError,
+    InvalidVideoId,
+    LimitExceeded,
+    MediaError,
+    MediaNotFound,
+    NotReady,
+    PathNotAllowed,
+    TaggingError,
+)
 from tagging.serving.hook import HookConfig, UnknownUser, UploadHook
 from tagging.store.catalog import jsonable_row
 from tagging.store.interactions import InvalidInteraction
@@ -67,14 +76,6 @@ class ServerConfig:
 
 OPEN_PATHS = ("/healthz", "/readyz")
 """Endpoints that answer without the API token (load-balancer probes)."""
-
-
-class PathNotAllowed(TaggingError):
-    """A requested path resolves outside every configured root."""
-
-
-class NotReady(TaggingError):
-    """The service is still loading its models (or failed to)."""
 
 
 class ByPath(BaseModel):

@@ -10,6 +10,7 @@ its row instead of adding one.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,11 @@ logger = logging.getLogger(__name__)
 
 VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 DEFAULT_DB = "tagging.lancedb"
+
+
+def default_db() -> str:
+    """The catalog directory: ``$TAGGING_DB`` or ``tagging.lancedb``."""
+    return os.environ.get("TAGGING_DB") or DEFAULT_DB
 DEFAULT_TABLE = "videos"
 DEFAULT_CF_DIM = 64
 # feature vectors (content side) and all vector columns of a row
@@ -46,6 +52,12 @@ def validate_video_id(video_id: str) -> str:
     if not isinstance(video_id, str) or not VIDEO_ID_PATTERN.match(video_id) or ".." in video_id:
         raise InvalidVideoId(repr(video_id)[:140], f"video ids must match {VIDEO_ID_PATTERN.pattern} and contain no '..'")
     return video_id
+
+
+def table_exists(db: Any, name: str) -> bool:
+    """Whether the LanceDB connection ``db`` has a table ``name`` (across lancedb versions)."""
+    names = db.list_tables() if hasattr(db, "list_tables") else db.table_names()
+    return name in list(getattr(names, "tables", names))
 
 
 def sql_string(value: str) -> str:
@@ -165,9 +177,7 @@ class Catalog:
             self.dims = actual
 
     def _exists(self) -> bool:
-        names = self.db.list_tables() if hasattr(self.db, "list_tables") else self.db.table_names()
-        names = getattr(names, "tables", names)
-        return self.table_name in list(names)
+        return table_exists(self.db, self.table_name)
 
     @property
     def table(self) -> Any:

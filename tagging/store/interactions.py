@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from cb2cf.foldin import FoldInConfig, fold_in
 from cb2cf.space import CFSpace
-from tagging.errors import CatalogError, TaggingError
+from tagging.errors import CatalogError, InvalidInteraction
 from tagging.store.catalog import sql_string, validate_video_id
 from tagging.store.writer import write_lock
 
@@ -32,10 +32,6 @@ SCHEMA = pa.schema([
     pa.field("weight", pa.float32(), nullable=False),
     pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
 ])
-
-
-class InvalidInteraction(TaggingError):
-    """An interaction event is malformed (unknown event, bad weight, bad user id)."""
 
 
 class InteractionStore:

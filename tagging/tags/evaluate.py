@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tagging.errors import TaggingError, TaxonomyError
+from tagging.errors import LabelsError, TaggingError
 from tagging.inputs import MEDIA_EXTENSIONS, caption_text
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,6 @@ VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".ts", ".3g
 AUDIO_EXTENSIONS = MEDIA_EXTENSIONS - VIDEO_EXTENSIONS
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 _SPLIT = re.compile(r"[,;]")
-
-
-class LabelsError(TaxonomyError):
-    """A labels file or label map is malformed or uses a label that maps to no taxonomy id."""
 
 
 @dataclass

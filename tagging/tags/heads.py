@@ -31,17 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from tagging.errors import ModelLoadError
+from tagging.errors import HeadMismatchError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "tagging-tag-head"
 FORMAT_VERSION = 1
 WEIGHTS, CONFIG, MANIFEST = "weights.safetensors", "config.json", "manifest.json"
-
-
-class HeadMismatchError(ModelLoadError):
-    """A tag head was trained for another taxonomy, feature size or set of extractors."""
 
 
 @dataclass

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tagging.extractors import Features, get_extractor
-from tagging.extractors.base import cache_dir
-from tagging.extractors.frames import imagenet_classes
+from tagging.data import imagenet_classes
+from tagging.extractors import AudioCues, Features, FrameCues, get_extractor
+from tagging.runtime import cache_dir
 from tagging.tags.subtopics import SubtopicConfig, SubtopicScorer
 from tagging.tags.taxonomy import Taxonomy, load_taxonomy
 
@@ -239,12 +239,12 @@ class Tagger:
 
     def score_imagenet(self, frames: Features) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Score categories from averaged ImageNet probabilities through the bridge."""
-        probs = np.asarray(frames.extras["imagenet_probs"], np.float32)
+        probs = np.asarray(frames.cues.imagenet_probs, np.float32)
         contrib = probs[:, None] * self.bridge()  # (1000, C)
         scores = np.clip(contrib.sum(axis=0) * self.config.visual_gain, 0.0, 1.0)
         classes = imagenet_classes()
         evidence = []
-        top_ts = {e["class"]: e.get("timestamp") for e in frames.extras.get("top_classes", [])}
+        top_ts = {h.label: h.timestamp for h in frames.cues.top_classes}
         for c in range(contrib.shape[1]):
             top = np.argsort(-contrib[:, c])[:3]
             items = []
@@ -274,7 +274,8 @@ class Tagger:
 
     def score_audio(self, audio: Features) -> tuple[np.ndarray, list[dict[str, Any]], np.ndarray]:
         """Score categories with audio cues; also return which categories audio has a say in."""
-        cues = {"music": float(audio.extras.get("music_score", 0.0)), "speech": float(audio.extras.get("speech_ratio", 0.0))}
+        ac = audio.cues if isinstance(audio.cues, AudioCues) else AudioCues()
+        cues = {"music": float(ac.music_score), "speech": float(ac.speech_ratio)}
         scores = np.zeros(len(self.taxonomy), np.float32)
         has_say = np.zeros(len(self.taxonomy), bool)
         evidence: list[dict[str, Any]] = []
@@ -318,7 +319,7 @@ class Tagger:
             parts.append(("text", text_scores[0], text_scores[1], np.ones(n, bool)))
         frames = features.get("frames")
         if frames is not None and frames.present:
-            if "imagenet_probs" in frames.extras:
+            if isinstance(frames.cues, FrameCues) and frames.cues.imagenet_probs is not None:
                 s, ev = self.score_imagenet(frames)
             else:
                 s, ev = self.score_clip(frames)

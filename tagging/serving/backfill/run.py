@@ -23,14 +23,19 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tagging import coldstart
 from tagging.errors import CatalogError, TaggingError
-from tagging.serving.backfill.sources import FailureLog, Item, catalog_state, read_source, resolve_id
+from tagging.serving.backfill.sources import Item, catalog_state, read_source, resolve_id
 from tagging.serving.backfill.work import Outcome, local_outcomes
-from tagging.store.catalog import Catalog
+from tagging.serving.isolation import DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_S
+from tagging.store.catalog import DEFAULT_DB, Catalog
+from tagging.store.failures import FailureLog
 from tagging.store.writer import BatchWriter, WriterConfig
+
+if TYPE_CHECKING:
+    from tagging.pipeline import Analyzer, PipelineConfig
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +59,13 @@ class BackfillConfig:
         ray_batch_size: Items per ``map_batches`` call.
     """
 
-    db: str = "tagging.lancedb"
+    db: str = DEFAULT_DB
     table: str = "videos"
-    pipeline: Any = None
+    pipeline: PipelineConfig | None = None
     engine: str = "local"
     workers: int = 1
-    decode_timeout_s: float = 120.0
-    decode_memory_mb: int = 4096
+    decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S
+    decode_memory_mb: int = DEFAULT_DECODE_MEMORY_MB
     batch_rows: int = 32
     retry_failures: bool = False
     source_table: str = "videos"
@@ -123,7 +128,7 @@ def plan(items: list[Item], catalog: Catalog, failures: FailureLog, extractors: 
     return full, cf_only, report
 
 
-def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: Any = None) -> BackfillReport:
+def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: Analyzer | None = None) -> BackfillReport:
     """Backfill ``source`` into the catalog.
 
     Args:
@@ -193,7 +198,7 @@ def _progress(total: int, show: bool) -> Any:
     return tqdm(total=total, desc="backfill", unit="video", disable=not show, smoothing=0.1)
 
 
-def _ray_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Any) -> Iterator[Outcome]:
+def _ray_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Analyzer) -> Iterator[Outcome]:
     from tagging.serving.backfill.ray_engine import ray_outcomes
 
     yield from ray_outcomes(items, cfg, pipeline.config)

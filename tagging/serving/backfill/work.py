@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tagging.errors import TaggingError
 from tagging.inputs import resolve_source
@@ -12,6 +12,10 @@ from tagging.serving.backfill.fetch import fetched, is_remote
 from tagging.serving.backfill.sources import Item, resolve_id
 from tagging.serving.isolation import DecodePool, DecodeSettings
 from tagging.store.catalog import validate_video_id
+
+if TYPE_CHECKING:
+    from tagging.media import DecodedMedia
+    from tagging.pipeline import Analyzer
 
 Outcome = tuple[Item, "dict[str, Any] | None", "TaggingError | None"]
 
@@ -24,7 +28,7 @@ class EngineSettings(Protocol):
     decode_memory_mb: int | None
 
 
-def local_outcomes(items: list[Item], cfg: EngineSettings, pipeline: Any) -> Iterator[Outcome]:
+def local_outcomes(items: list[Item], cfg: EngineSettings, pipeline: Analyzer) -> Iterator[Outcome]:
     """Decode in ``cfg.workers`` child processes (a bounded window), analyse here, in completion order."""
     if not items:
         return
@@ -63,7 +67,7 @@ def decode_item(pool: DecodePool, item: Item) -> Any:
     return pool.decode(resolve_source(item.uri))
 
 
-def analyze_item(pipeline: Any, media: Any, item: Item) -> dict[str, Any]:
+def analyze_item(pipeline: Analyzer, media: DecodedMedia, item: Item) -> dict[str, Any]:
     """The catalog row of a decoded item; a fetched item keeps its URL (not the deleted download)."""
     result = pipeline.analyze_media(media, item.video_id, item.caption, item.metadata)
     if is_remote(item.uri):

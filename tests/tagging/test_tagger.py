@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tagging.errors import TaxonomyError
-from tagging.extractors import Features
+from tagging.extractors.base import AudioCues, ClassHit, Features, FrameCues
 from tagging.tags.tagger import Tagger
 from tagging.tags.taxonomy import REQUIRED_DEFAULT_IDS, load_taxonomy
 
@@ -66,8 +66,8 @@ def test_tag_shape_scores_and_evidence(tagger: Tagger) -> None:
     probs[402] = 0.9  # acoustic guitar
     probs[0] = 0.1
     frames = Features("effnet-lite0@1+x", "frames", np.ones(1280, np.float32) / np.sqrt(1280),
-                      {"imagenet_probs": probs, "top_classes": [{"class": "acoustic guitar", "prob": 0.9, "timestamp": 1.5}]})
-    audio = Features("audio-librosa@1+x", "audio", np.ones(193, np.float32) / np.sqrt(193), {"music_score": 0.9, "speech_ratio": 0.0})
+                      FrameCues(imagenet_probs=probs, top_classes=[ClassHit("acoustic guitar", 0.9, 1.5)]))
+    audio = Features("audio-librosa@1+x", "audio", np.ones(193, np.float32) / np.sqrt(193), AudioCues(music_score=0.9, speech_ratio=0.0))
     tags = tagger.tag({"frames": frames, "audio": audio}, {"caption": "playing my new song on guitar"}, top_k=0)
     assert len(tags) == len(tagger.taxonomy)
     scores = [t.score for t in tags]
@@ -83,7 +83,7 @@ def test_tag_shape_scores_and_evidence(tagger: Tagger) -> None:
 
 def test_missing_modalities_abstain(tagger: Tagger) -> None:
     """With only audio, categories without audio cues get no score rather than a fake zero vote."""
-    audio = Features("a", "audio", np.ones(4, np.float32) / 2, {"music_score": 0.0, "speech_ratio": 1.0})
+    audio = Features("a", "audio", np.ones(4, np.float32) / 2, AudioCues(music_score=0.0, speech_ratio=1.0))
     tags = tagger.tag({"audio": audio}, {}, top_k=0)
     top = tags[0]
     assert top.id == "talk" and top.score == pytest.approx(1.0)

@@ -18,10 +18,11 @@ from serving_helpers import make_cb2cf
 
 from tagging.pipeline import Pipeline
 from tagging.serving.backfill.run import BackfillConfig, run_backfill
-from tagging.serving.backfill.sources import FailureLog, read_source
+from tagging.serving.backfill.sources import read_source
 from tagging.store.catalog import Catalog
+from tagging.store.failures import FailureLog
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STABLE = ("video_id", "source_uri", "caption", "tags", "extractors_json", "cf_model_version", "frames_present",
           "audio_present", "text_present")
 

@@ -88,18 +88,18 @@ def test_models_load_once_per_process() -> None:
 def test_effnet_sees_imagenet_classes() -> None:
     """A rendered checkerboard is not a cat: probabilities form a distribution and evidence is kept."""
     out = get_extractor("effnet-lite0").extract(FULL)
-    probs = out.extras["imagenet_probs"]
+    probs = out.cues.imagenet_probs
     assert probs.shape == (1000,) and abs(float(probs.sum()) - 1.0) < 1e-3
-    assert len(out.extras["top_classes"]) == 5 and all("timestamp" in e for e in out.extras["top_classes"])
+    assert len(out.cues.top_classes) == 5 and all(h.timestamp is not None for h in out.cues.top_classes)
 
 
 def test_audio_cues() -> None:
     out = get_extractor("audio-librosa").extract(FULL)
     for cue in ("speech_ratio", "music_score", "silence_ratio", "tempo_bpm", "loudness_dbfs"):
-        assert cue in out.extras
-    assert 0.0 <= out.extras["speech_ratio"] <= 1.0
+        assert hasattr(out.cues, cue)
+    assert 0.0 <= out.cues.speech_ratio <= 1.0
     silent = get_extractor("audio-librosa").extract(ItemContent(audio=np.zeros(16000, np.float32)))
-    assert silent.extras["silence_ratio"] == 1.0 and silent.extras["speech_ratio"] == 0.0
+    assert silent.cues.silence_ratio == 1.0 and silent.cues.speech_ratio == 0.0
 
 
 def test_text_similarity_is_semantic() -> None:

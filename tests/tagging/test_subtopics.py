@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tagging.extractors import Features
+from tagging.extractors.base import AudioCues, ClassHit, Features, FrameCues
 from tagging.tags.tagger import Tagger
 from tagging.tags.taxonomy import load_taxonomy
 
@@ -38,7 +38,7 @@ def test_similar_text_and_visual_classes_select_subtopics(tagger: Tagger) -> Non
     probs = np.zeros(1000, np.float32)
     probs[207] = 0.8  # golden retriever
     frames = Features("effnet-lite0@1+x", "frames", np.ones(1280, np.float32) / np.sqrt(1280),
-                      {"imagenet_probs": probs, "top_classes": [{"class": "golden retriever", "prob": 0.8, "timestamp": 2.0}]})
+                      FrameCues(imagenet_probs=probs, top_classes=[ClassHit("golden retriever", 0.8, 2.0)]))
     animals = next(t for t in tagger.tag({"frames": frames}, {}, top_k=0) if t.id == "animals")
     assert animals.subtopics[0]["name"] == "dogs"
     assert animals.subtopics[0]["source"] == "visual" and animals.subtopics[0]["class"] == "golden retriever"
@@ -46,7 +46,7 @@ def test_similar_text_and_visual_classes_select_subtopics(tagger: Tagger) -> Non
 
 
 def test_no_support_no_subtopics(tagger: Tagger) -> None:
-    audio = Features("a", "audio", np.ones(4, np.float32) / 2, {"music_score": 0.9, "speech_ratio": 0.0})
+    audio = Features("a", "audio", np.ones(4, np.float32) / 2, AudioCues(music_score=0.9, speech_ratio=0.0))
     assert all(t.subtopics == [] for t in tagger.tag({"audio": audio}, {}, top_k=0))
     unrelated = tagger.tag({}, {"caption": "Easy homemade pasta recipe"})
     assert all(s["name"] != "street dance" for t in unrelated for s in t.subtopics)

@@ -224,3 +224,12 @@ def test_space_round_trip_and_corruption(world: dict, tmp_path) -> None:
     (tmp_path / "s" / "space.safetensors").write_bytes(b"\x00" * 10)
     with pytest.raises(ModelFileError):
         CFSpace.load(tmp_path / "s")
+
+
+def test_training_without_validation_keeps_the_last_best_epoch(world: dict) -> None:
+    """Without validation the score is -loss; a loss above 1 must still give a model (it once gave none)."""
+    from dataclasses import replace
+
+    model, hist = train_cb2cf(world["items"](world["warm"]), world["space"], replace(world["cfg"], max_epochs=2), None,
+                              world["specs"])
+    assert hist and model.predict({k: v[:3] for k, v in world["feats"].items()}).shape == (3, world["space"].dim)

@@ -1,0 +1,90 @@
+"""Process runtime: the cache directory, the device, optional imports, library versions, the model cache.
+
+One home for each: every extractor and enricher resolves ``"auto"`` devices with
+:func:`pick_device`, loads heavy models once per process through :func:`cached_model`,
+imports optional packages with :func:`require` (which says what to install), and
+records :func:`library_versions` in what it saves.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Hashable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tagging.errors import MissingDependency
+
+logger = logging.getLogger(__name__)
+
+_MODELS: dict[Hashable, Any] = {}
+_LOCK = threading.RLock()
+
+
+def cache_dir() -> Path:
+    """Directory for derived files (``TAGGING_CACHE_DIR``, default ``~/.cache/tagging``)."""
+    root = os.environ.get("TAGGING_CACHE_DIR")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "tagging"
+
+
+def pick_device(device: str = "auto", backend: str = "torch") -> str:
+    """Resolve ``"auto"`` to ``"cuda"`` when ``backend`` sees a GPU, else ``"cpu"``.
+
+    Args:
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (anything but ``"auto"`` is returned as is).
+        backend: Which runtime must see the GPU: ``"torch"``, ``"onnxruntime"`` or ``"ctranslate2"``.
+
+    Raises:
+        ValueError: Unknown backend.
+    """
+    if device != "auto":
+        return device
+    if backend == "torch":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if backend == "onnxruntime":
+        import onnxruntime
+
+        return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
+    if backend == "ctranslate2":
+        import ctranslate2
+
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def require(module: str, install: str) -> Any:
+    """Import ``module`` or raise :class:`MissingDependency` telling what to install.
+
+    Raises:
+        MissingDependency: The module cannot be imported.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(module, f"not installed; run `pip install {install}`") from exc
+
+
+def cached_model(key: Hashable, loader: Callable[[], Any]) -> Any:
+    """Load a heavy model once per process and return the cached object (thread-safe)."""
+    with _LOCK:
+        if key not in _MODELS:
+            logger.info("loading model %s", key)
+            _MODELS[key] = loader()
+        return _MODELS[key]
+
+
+def library_versions(*names: str) -> dict[str, str]:
+    """Installed versions of ``names`` (missing ones are left out)."""
+    out: dict[str, str] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

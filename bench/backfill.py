@@ -53,7 +53,7 @@ def one(mode: str, src: str, db: str) -> dict:
     from tagging.store.catalog import Catalog
 
     pipeline = Pipeline()
-    pipeline.warmup()
+    pipeline.load_models()
     files = expand_paths([src])
     t0 = time.perf_counter()
     if mode == "sequential":

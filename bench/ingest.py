@@ -108,7 +108,7 @@ def main() -> int:
     rss0 = peak_rss_mb()
     t0 = time.perf_counter()
     pipeline = Pipeline()
-    load_s = pipeline.warmup()
+    load_s = pipeline.load_models()
     init_s = time.perf_counter() - t0
     rss_models = peak_rss_mb()
     catalog = Catalog(tmp / "db", dims=pipeline.dims())

@@ -102,7 +102,7 @@ class Analyzer(Protocol):
 
     def dims(self, cf_dim: int | None = None) -> CatalogDims: ...
 
-    def warmup(self) -> float: ...
+    def load_models(self) -> float: ...
 
     def analyze_media(self, media: DecodedMedia, video_id: str, caption: Any = None,
                       metadata: dict[str, Any] | None = None) -> VideoResult: ...
@@ -166,7 +166,7 @@ class Pipeline:
             self._cb2cf = coldstart.load_model(self.config.cb2cf_model, self.extractors)
         return self._cb2cf
 
-    def warmup(self) -> float:
+    def load_models(self) -> float:
         """Load every model now and run it once on inputs of the real shapes; return the seconds it took."""
         t0 = time.perf_counter()
         n = self.config.num_frames
@@ -180,7 +180,7 @@ class Pipeline:
         for ext in self.extractors.values():
             ext.extract(dummy)
         self.tagger.prepare()
-        self.enricher.warmup()
+        self.enricher.load_models()
         _ = self.cb2cf
         return time.perf_counter() - t0
 

@@ -40,5 +40,5 @@ def pipeline():
     from tagging.pipeline import Pipeline
 
     p = Pipeline()
-    p.warmup()
+    p.load_models()
     return p

@@ -38,7 +38,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         items.append({"path": f, "caption": caption, "video_id": args.video_id})
     pipeline = Pipeline(pipeline_config(args))
     catalog = Catalog(args.db, dims=pipeline.dims())
-    load_s = pipeline.warmup()
+    load_s = pipeline.load_models()
     if not args.json:
         print(f"models loaded in {load_s:.1f} s")
     report = pipeline.ingest(items, catalog, show_progress=args.progress)

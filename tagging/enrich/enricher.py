@@ -100,7 +100,7 @@ class Enricher:
             return None
         return screen
 
-    def warmup(self) -> None:
+    def load_models(self) -> None:
         """Load the ASR and OCR models now (each is skipped if disabled or missing)."""
         for enabled, part in ((self.config.speech, self.transcriber), (self.config.ocr, self.reader)):
             if enabled:

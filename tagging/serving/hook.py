@@ -62,7 +62,7 @@ class HookConfig:
         keep_versions: Table versions younger than this survive maintenance.
         space: Directory of a saved CF space; enables audiences and warm-up.
         audience: Seed-audience settings.
-        warmup: Warm-up (fold-in) settings.
+        foldin: Fold-in settings (how interactions move a new video's CF vector).
     """
 
     db: str = DEFAULT_DB
@@ -76,7 +76,7 @@ class HookConfig:
     keep_versions: timedelta = timedelta(minutes=10)
     space: str | None = None
     audience: AudienceConfig = field(default_factory=AudienceConfig)
-    warmup: FoldInConfig = field(default_factory=FoldInConfig)
+    foldin: FoldInConfig = field(default_factory=FoldInConfig)
 
 
 class UploadHook:
@@ -162,7 +162,7 @@ class UploadHook:
         """The interactions table."""
         with self._init:
             if self._interactions is None:
-                self._interactions = InteractionStore(self.config.db, self.config.warmup)
+                self._interactions = InteractionStore(self.config.db, self.config.foldin)
         return self._interactions
 
     def audience_model(self) -> Audience | None:
@@ -177,7 +177,7 @@ class UploadHook:
     def start(self) -> float:
         """Load models, start the decode processes and the writer; return the seconds it took."""
         t0 = time.perf_counter()
-        self.pipeline.warmup()
+        self.pipeline.load_models()
         model = getattr(self.pipeline, "cb2cf", None)
         if self._space is not None and model is not None:  # refuse a model trained for another space
             coldstart.check_model_space(model, self._space, str(self.pipeline.config.cb2cf_model))

@@ -37,7 +37,7 @@ class DecodeAndAnalyze:
         from tagging.serving.isolation import DecodePool, DecodeSettings
 
         self.pipeline = Pipeline(pipeline_config)
-        self.pipeline.warmup()
+        self.pipeline.load_models()
         self.pool = DecodePool(DecodeSettings.from_pipeline_config(pipeline_config), 1, decode_timeout_s, decode_memory_mb)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:

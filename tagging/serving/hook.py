@@ -329,8 +329,11 @@ class UploadHook:
             InvalidInteraction: A malformed event.
             TaggingError: As :meth:`item_vector`.
         """
-        if self.get(video_id) is None:
+        row = self.get(video_id)
+        if row is None:
             raise MediaNotFound(video_id, "video is not in the catalog")
+        if self._space is not None and row.get("cf_vector") is None:  # refuse before storing anything
+            self.item_vector(video_id)
         n = self.interactions.record(video_id, events)
         state = self.item_vector(video_id) if self._space is not None else {"video_id": video_id}
         state["recorded"] = n

@@ -310,6 +310,24 @@ def _fit_probe(x: np.ndarray, y: np.ndarray, config: HeadConfig) -> tuple[np.nda
     return w, float(clf.intercept_[0] - w @ mean)
 
 
+def _calibrate_category(head: TagHead, cid: str, truth01: np.ndarray, prob: np.ndarray, train_positives: int,
+                        config: HeadConfig) -> dict[str, Any]:
+    """Set one category's threshold from its held-out scores and return its held-out report."""
+    t, calibrated = calibrate_threshold(truth01, prob, config.min_holdout_positives, config.default_threshold)
+    head.thresholds[cid] = t
+    pred = prob >= t
+    truth = truth01.astype(bool)
+    tp = int(np.sum(pred & truth))
+    return {
+        "threshold": round(t, 4),
+        "calibrated": calibrated,
+        "train_positives": train_positives,
+        "holdout_positives": int(truth.sum()),
+        "precision": round(tp / int(pred.sum()), 4) if pred.any() else None,
+        "recall": round(tp / int(truth.sum()), 4) if truth.any() else None,
+    }
+
+
 def train_head(
     x: np.ndarray,
     y: np.ndarray,
@@ -356,22 +374,8 @@ def train_head(
     head = TagHead([categories[c] for c in cols], weight, bias, {}, taxonomy_id, int(x.shape[1]), dict(extractors), fused_weights,
                    config=config)
     probs = head.predict_proba(x[held]) if len(held) else np.zeros((0, len(cols)), np.float32)
-    per_cat: dict[str, dict[str, Any]] = {}
-    for j, c in enumerate(cols):
-        cid = categories[c]
-        t, calibrated = calibrate_threshold(y[held, c], probs[:, j], config.min_holdout_positives, config.default_threshold)
-        head.thresholds[cid] = t
-        pred = probs[:, j] >= t
-        truth = y[held, c].astype(bool)
-        tp = int(np.sum(pred & truth))
-        per_cat[cid] = {
-            "threshold": round(t, 4),
-            "calibrated": calibrated,
-            "train_positives": int(pos[c]),
-            "holdout_positives": int(truth.sum()),
-            "precision": round(tp / int(pred.sum()), 4) if pred.any() else None,
-            "recall": round(tp / int(truth.sum()), 4) if truth.any() else None,
-        }
+    per_cat = {categories[c]: _calibrate_category(head, categories[c], y[held, c], probs[:, j], int(pos[c]), config)
+               for j, c in enumerate(cols)}
     head.metrics = {"n_train": len(train), "n_holdout": len(held), "categories": per_cat, **_holdout_accuracy(head, probs, y[held], cols)}
     logger.info("trained tag head on %d items (%d held out), %d categories", len(train), len(held), len(cols))
     return head

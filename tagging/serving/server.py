@@ -128,6 +128,67 @@ def confine(path: str, roots: list[str]) -> Path:
     raise PathNotAllowed(path, "path is outside the allowed roots")
 
 
+@dataclass
+class _Service:
+    """What the routes share: settings, the hook, metrics and the start-up state."""
+
+    cfg: ServerConfig
+    hook: UploadHook
+    registry: Any
+    m_requests: Any
+    m_latency: Any
+    m_failures: Any
+    m_ready: Any
+    upload_dir: Path
+    state: dict[str, Any] = field(default_factory=lambda: {"error": None})
+
+    @property
+    def expected_auth(self) -> bytes | None:
+        """The ``Authorization`` header value required, or None without a token."""
+        return f"Bearer {self.cfg.api_token}".encode() if self.cfg.api_token else None
+
+    def error(self, status: int, cls: str, detail: str, source: str | None = None) -> JSONResponse:
+        """The documented JSON error, counted in ``tagging_failures_total``."""
+        self.m_failures.labels(cls).inc()
+        return JSONResponse({"error": cls, "detail": detail, "source": source}, status_code=status)
+
+    def require_ready(self) -> None:
+        """Raise :class:`NotReady` until the models are loaded.
+
+        Raises:
+            NotReady: Still loading, or start-up failed.
+        """
+        if not self.hook.ready:
+            raise NotReady("service", self.state["error"] or "models are still loading; retry when /readyz is 200")
+
+    def load(self) -> None:
+        """Load the models (run in a background thread at start-up); a failure is reported by ``/readyz``."""
+        try:
+            secs = self.hook.start()
+            self.m_ready.set(1)
+            logger.info("models loaded in %.1f s", secs)
+        except Exception as exc:  # noqa: BLE001 - reported by /readyz
+            self.state["error"] = f"{type(exc).__name__}: {exc}"
+            logger.error("start-up failed: %s", self.state["error"])
+
+
+def _service(cfg: ServerConfig, hook: UploadHook) -> _Service:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+    registry = CollectorRegistry()
+    upload_dir = Path(cfg.upload_dir or tempfile.mkdtemp(prefix="tagging-uploads-"))
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    return _Service(
+        cfg, hook, registry,
+        Counter("tagging_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry),
+        Histogram("tagging_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry,
+                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)),
+        Counter("tagging_failures_total", "Failed requests by error class", ["error_class"], registry=registry),
+        Gauge("tagging_ready", "1 when models are loaded", registry=registry),
+        upload_dir,
+    )
+
+
 def create_app(config: ServerConfig | None = None, hook: UploadHook | None = None) -> Any:
     """Build the FastAPI app.
 
@@ -141,84 +202,70 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
     """
     from contextlib import asynccontextmanager
 
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-
     cfg = config or ServerConfig()
-    hook = hook or UploadHook(cfg.hook)
-    registry = CollectorRegistry()
-    m_requests = Counter("tagging_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry)
-    m_latency = Histogram("tagging_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry,
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-    m_failures = Counter("tagging_failures_total", "Failed requests by error class", ["error_class"], registry=registry)
-    m_ready = Gauge("tagging_ready", "1 when models are loaded", registry=registry)
-    upload_dir = Path(cfg.upload_dir or tempfile.mkdtemp(prefix="tagging-uploads-"))
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    state: dict[str, Any] = {"error": None}
-
-    def load() -> None:
-        try:
-            secs = hook.start()
-            m_ready.set(1)
-            logger.info("models loaded in %.1f s", secs)
-        except Exception as exc:  # noqa: BLE001 - reported by /readyz
-            state["error"] = f"{type(exc).__name__}: {exc}"
-            logger.error("start-up failed: %s", state["error"])
+    svc = _service(cfg, hook or UploadHook(cfg.hook))
 
     @asynccontextmanager
     async def lifespan(_: Any) -> Any:
-        threading.Thread(target=load, name="tagging-load", daemon=True).start()
+        threading.Thread(target=svc.load, name="tagging-load", daemon=True).start()
         yield
-        hook.close()
+        svc.hook.close()
 
     app = FastAPI(title="tagging", version="0.1.0", lifespan=lifespan,
                   description="Tag newly uploaded videos and place them in the CF recommender from content alone.")
+    _add_error_handlers(app, svc)
+    _add_middleware(app, svc)
+    _add_ops_routes(app, svc)
+    _add_video_routes(app, svc)
+    _add_coldstart_routes(app, svc)
+    return app
 
-    def error(status: int, cls: str, detail: str, source: str | None = None) -> JSONResponse:
-        m_failures.labels(cls).inc()
-        return JSONResponse({"error": cls, "detail": detail, "source": source}, status_code=status)
 
+def _add_error_handlers(app: FastAPI, svc: _Service) -> None:
     @app.exception_handler(TaggingError)
     async def _tagging_error(_: Request, exc: TaggingError) -> JSONResponse:
-        return error(status_of(exc), exc.error_class, exc.reason, exc.source)
+        return svc.error(status_of(exc), exc.error_class, exc.reason, exc.source)
 
     @app.exception_handler(ValueError)
     async def _value_error(_: Request, exc: ValueError) -> JSONResponse:
-        return error(422, "ValueError", str(exc))
+        return svc.error(422, "ValueError", str(exc))
 
-    expected_auth = f"Bearer {cfg.api_token}".encode() if cfg.api_token else None
+
+def _add_middleware(app: FastAPI, svc: _Service) -> None:
+    """Auth (bearer token), the upload size check and request metrics."""
 
     @app.middleware("http")
     async def _metrics_and_limits(request: Request, call_next: Any) -> Any:
         t0 = time.perf_counter()
-        if expected_auth is not None and request.url.path not in OPEN_PATHS:
+        if svc.expected_auth is not None and request.url.path not in OPEN_PATHS:
             given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, expected_auth):
-                resp = error(401, "Unauthorized", "missing or wrong API token (Authorization: Bearer <token>)")
+            if not hmac.compare_digest(given, svc.expected_auth):
+                resp = svc.error(401, "Unauthorized", "missing or wrong API token (Authorization: Bearer <token>)")
                 resp.headers["WWW-Authenticate"] = "Bearer"
-                m_requests.labels(request.method, "unauthorized", "401").inc()
+                svc.m_requests.labels(request.method, "unauthorized", "401").inc()
                 return resp
         if request.method == "POST" and request.url.path == "/videos":
             length = request.headers.get("content-length")
             if length is None:
-                resp = error(411, "LengthRequired", "uploads need a Content-Length header")
-            elif not length.isdigit() or int(length) > cfg.max_upload_bytes:
-                resp = error(413, "UploadTooLarge", f"upload is larger than {cfg.max_upload_bytes} bytes")
+                resp = svc.error(411, "LengthRequired", "uploads need a Content-Length header")
+            elif not length.isdigit() or int(length) > svc.cfg.max_upload_bytes:
+                resp = svc.error(413, "UploadTooLarge", f"upload is larger than {svc.cfg.max_upload_bytes} bytes")
             else:
                 resp = None
             if resp is not None:
-                m_requests.labels(request.method, "/videos", str(resp.status_code)).inc()
+                svc.m_requests.labels(request.method, "/videos", str(resp.status_code)).inc()
                 return resp
         response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
-        m_requests.labels(request.method, route, str(response.status_code)).inc()
-        m_latency.labels(request.method, route).observe(time.perf_counter() - t0)
+        svc.m_requests.labels(request.method, route, str(response.status_code)).inc()
+        svc.m_latency.labels(request.method, route).observe(time.perf_counter() - t0)
         if response.status_code == 422 and route != "unmatched":
-            m_failures.labels("RequestValidationError").inc()
+            svc.m_failures.labels("RequestValidationError").inc()
         return response
 
-    def require_ready() -> None:
-        if not hook.ready:
-            raise NotReady("service", state["error"] or "models are still loading; retry when /readyz is 200")
+
+def _add_ops_routes(app: FastAPI, svc: _Service) -> None:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -228,76 +275,78 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
     @app.get("/readyz", tags=["ops"])
     def readyz() -> Response:
         """Readiness: models loaded, decode workers and writer started."""
-        body = {"ready": hook.ready, "error": state["error"]}
-        return JSONResponse(body, status_code=200 if hook.ready else 503)
+        body = {"ready": svc.hook.ready, "error": svc.state["error"]}
+        return JSONResponse(body, status_code=200 if svc.hook.ready else 503)
 
     @app.get("/metrics", tags=["ops"])
     def metrics() -> Response:
         """Prometheus metrics."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(svc.registry), media_type=CONTENT_TYPE_LATEST)
 
+
+def _add_video_routes(app: FastAPI, svc: _Service) -> None:
     @app.post("/videos", status_code=201, tags=["videos"])
     def upload(file: UploadFile = File(...), video_id: str | None = Form(None), caption: str | None = Form(None),
                metadata: str | None = Form(None, description="JSON object")) -> dict[str, Any]:
         """Upload a video; returns its row (tags, review, CF vector, audience)."""
-        require_ready()
+        svc.require_ready()
         meta = _json_object(metadata)
         # Keep the client's file name (sanitised) so the default id is name + content hash:
         # the same upload twice gets the same id.
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(file.filename or "upload.mp4").name).strip("-.")[:120] or "upload.mp4"
-        folder = Path(tempfile.mkdtemp(dir=upload_dir))
+        folder = Path(tempfile.mkdtemp(dir=svc.upload_dir))
         dest = folder / name
         try:
             with open(dest, "wb") as out:
-                n = _copy_limited(file.file, out, cfg.max_upload_bytes)
+                n = _copy_limited(file.file, out, svc.cfg.max_upload_bytes)
             if n == 0:
                 raise MediaError(file.filename or "upload", "uploaded file is empty")
-            return hook(dest, video_id, caption, meta, source_uri=f"upload://{name}")
+            return svc.hook(dest, video_id, caption, meta, source_uri=f"upload://{name}")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
     @app.post("/videos/by-path", status_code=201, tags=["videos"])
     def by_path(body: ByPath = Body(...)) -> dict[str, Any]:
         """Ingest a file the server may read (confined to the configured roots)."""
-        require_ready()
-        return hook(confine(body.path, cfg.roots), body.video_id, body.caption, body.metadata)
+        svc.require_ready()
+        return svc.hook(confine(body.path, svc.cfg.roots), body.video_id, body.caption, body.metadata)
 
     @app.get("/videos/{video_id}", tags=["videos"])
     def get_video(video_id: str, vectors: bool = False) -> dict[str, Any]:
         """A video's catalog row."""
-        require_ready()
-        row = hook.get(video_id)
+        svc.require_ready()
+        row = svc.hook.get(video_id)
         if row is None:
             raise MediaNotFound(video_id, "video is not in the catalog")
         return jsonable_row(row, vectors=vectors)
 
+
+def _add_coldstart_routes(app: FastAPI, svc: _Service) -> None:
     @app.get("/videos/{video_id}/audience", tags=["cold start"])
     def audience(video_id: str, k: int | None = Query(None, ge=1, le=100000),
                  exploration: float | None = Query(None, ge=0.0, le=1.0)) -> dict[str, Any]:
         """Seed audience: top users by score plus an exploration share from other interest clusters."""
-        require_ready()
-        return hook.audience(video_id, k, exploration)
+        svc.require_ready()
+        return svc.hook.audience(video_id, k, exploration)
 
     @app.get("/videos/{video_id}/vector", tags=["cold start"])
     def vector(video_id: str) -> dict[str, Any]:
         """The item's current CF vector: CB2CF prior folded in with its interactions."""
-        require_ready()
-        return hook.item_vector(video_id)
+        svc.require_ready()
+        return svc.hook.item_vector(video_id)
 
     @app.get("/users/{user_id}/recommendations", tags=["cold start"])
     def recommendations(user_id: str, k: int = Query(20, ge=1, le=1000),
                         new_share: float = Query(0.2, ge=0.0, le=1.0)) -> dict[str, Any]:
         """Warm items of the CF space mixed with new videos placed by CB2CF (``new_share`` of the slots reserved)."""
-        require_ready()
-        return hook.recommend(user_id, k, new_share)
+        svc.require_ready()
+        return svc.hook.recommend(user_id, k, new_share)
 
     @app.post("/videos/{video_id}/interactions", tags=["cold start"])
     def interactions(video_id: str, body: Events) -> dict[str, Any]:
         """Record interactions; returns the warmed-up vector and its blend factor."""
-        require_ready()
-        return hook.record_interactions(video_id, [e.model_dump() for e in body.events])
-
-    return app
+        svc.require_ready()
+        return svc.hook.record_interactions(video_id, [e.model_dump() for e in body.events])
 
 
 def _json_object(text: str | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from cb2cf.audience import AudienceConfig
 from tagging.serving.hook import HookConfig, UploadHook
 from tagging.serving.server import ServerConfig, create_app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -22,6 +22,7 @@ from tagging.errors import ExtractorError, TaggingError
 from tagging.extractors import AudioCues, Features, ItemContent, get_extractor, l2_normalize
 from tagging.inputs import MEDIA_EXTENSIONS, Caption, caption_text, default_video_id, expand_paths, load_captions
 from tagging.media import DecodedMedia, MediaLimits, decode, probe
+from tagging.media.types import DEFAULT_NUM_FRAMES
 from tagging.results import Failure, IngestReport, VideoResult
 from tagging.store.catalog import Catalog, CatalogDims, default_db, validate_video_id
 from tagging.tags.tagger import Tag, Tagger, TaggerConfig
@@ -65,7 +66,7 @@ class PipelineConfig:
     frames_config: dict[str, Any] = field(default_factory=dict)
     audio_extractor: str = "audio-librosa"
     text_extractor: str = "text-minilm"
-    num_frames: int = 6
+    num_frames: int = DEFAULT_NUM_FRAMES
     max_side: int = 320
     sample_rate: int = 16000
     limits: MediaLimits = field(default_factory=MediaLimits)

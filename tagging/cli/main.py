@@ -65,7 +65,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     row = Catalog(args.db).get(args.video_id)
     if row is None:
         print(f"error: {args.video_id}: not in {args.db}", file=sys.stderr)
-        return 1
+        return 2
     for key in ("frames_vector", "audio_vector", "text_vector", "fused_vector", "cf_vector"):
         if row.get(key) is not None:
             row[key] = f"<{len(row[key])} floats>"
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except TaggingError as exc:
         print(f"error: {exc.source}: {type(exc).__name__}: {exc.reason}", file=sys.stderr)
-        return 1
+        return 2  # refused (as cb2cf's CLI): 1 means it ran but some items failed
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from tagging.media.container import (
     to_rgb,
 )
 from tagging.media.probe import probe
-from tagging.media.types import DecodedMedia, MediaInfo, MediaLimits
+from tagging.media.types import DEFAULT_NUM_FRAMES, DecodedMedia, MediaInfo, MediaLimits
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def _sample(
 
 
 def sample_frames(
-    path: str | os.PathLike, info: MediaInfo, num_frames: int = 8, max_side: int = 320
+    path: str | os.PathLike, info: MediaInfo, num_frames: int = DEFAULT_NUM_FRAMES, max_side: int = 320
 ) -> tuple[list[np.ndarray], list[float]]:
     """Decode ``num_frames`` frames spread evenly in time over the video.
 
@@ -338,7 +338,7 @@ def _audio(
 def decode(
     path: str | os.PathLike,
     limits: MediaLimits | None = None,
-    num_frames: int = 8,
+    num_frames: int = DEFAULT_NUM_FRAMES,
     max_side: int = 320,
     sample_rate: int = 16000,
     info: MediaInfo | None = None,

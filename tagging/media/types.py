@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+DEFAULT_NUM_FRAMES = 6  # frames sampled per video (the ingest budget); one default for every caller
+
 
 @dataclass
 class MediaLimits:

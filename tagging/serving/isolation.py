@@ -32,6 +32,7 @@ from typing import Any
 from tagging import errors as terrors
 from tagging.errors import DecoderCrash, DecodeTimeout, MediaError, TaggingError
 from tagging.media import DecodedMedia, MediaLimits
+from tagging.media.types import DEFAULT_NUM_FRAMES
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class DecodeSettings:
     """What a child needs to decode like the pipeline does (a pure function of file + settings)."""
 
     limits: MediaLimits = field(default_factory=MediaLimits)
-    num_frames: int = 6
+    num_frames: int = DEFAULT_NUM_FRAMES
     max_side: int = 320
     sample_rate: int = 16000
 

@@ -101,7 +101,7 @@ def test_cli_ingest_json(clips: dict[str, Path], tmp_path: Path, capsys: pytest.
     assert ok[0]["tags"][0]["id"] == "music" and "decode" in ok[0]["timings_ms"]
     assert bad[0]["error"] == "VideoOpenFailure" and str(clips["random"]) in bad[0]["source"]
     assert main(["show", ok[0]["video_id"], "--db", str(db)]) == 0
-    assert main(["show", "missing-id", "--db", str(db)]) == 1
+    assert main(["show", "missing-id", "--db", str(db)]) == 2  # refused, as a cb2cf error
 
 
 def test_caption_text() -> None:

@@ -229,8 +229,6 @@ class PolicyResult:
     frames_screened: int = 0
 
 
-
-
 class PolicyScreen:
     """Explicit-imagery screen with NudeNet; the detector loads once per process.
 

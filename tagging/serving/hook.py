@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class HookConfig:
     """Everything the hook (and the HTTP service) is configured with.

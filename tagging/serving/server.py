@@ -86,12 +86,14 @@ class ByPath(BaseModel):
     caption: str | dict[str, Any] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+
 class Event(BaseModel):
     """One interaction; ``weight`` defaults to the event kind's weight."""
 
     user_id: str = Field(..., min_length=1, max_length=256)
     event: str = Field(..., description="view, completion, like or share")
     weight: float | None = Field(None, gt=0)
+
 
 class Events(BaseModel):
     """A batch of interactions for one video."""

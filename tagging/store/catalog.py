@@ -32,6 +32,8 @@ DEFAULT_DB = "tagging.lancedb"
 def default_db() -> str:
     """The catalog directory: ``$TAGGING_DB`` or ``tagging.lancedb``."""
     return os.environ.get("TAGGING_DB") or DEFAULT_DB
+
+
 DEFAULT_TABLE = "videos"
 DEFAULT_CF_DIM = 64
 # feature vectors (content side) and all vector columns of a row

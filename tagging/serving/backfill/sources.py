@@ -29,6 +29,7 @@ from tagging.store.catalog import Catalog
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class Item:
     """One video to backfill."""

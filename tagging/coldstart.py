@@ -13,13 +13,14 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from cb2cf import CB2CF, CB2CFError, CFSpace, Predictor, ViewSpec, check_views
-from cb2cf.features import save_features_npz
 from tagging.errors import CatalogError, ModelLoadError
+
+if TYPE_CHECKING:  # cb2cf (torch, pandas) is imported on first use, not with the pipeline
+    from cb2cf import CB2CF, CFSpace
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ def load_model(path: str | Path, extractors: Mapping[str, ExtractorInfo]) -> CB2
         ModelLoadError: The files are bad, or a view's name, dim or extractor id does not
             match the extractor that makes it.
     """
+    from cb2cf import CB2CF, CB2CFError, ViewSpec, check_views
+
     try:
         model = CB2CF.load(path)
         unknown = sorted(set(model.views) - set(extractors))
@@ -74,6 +77,8 @@ def check_model_space(model: CB2CF, space: CFSpace, source: str = "cb2cf model")
     Raises:
         ModelLoadError: The model and the space disagree.
     """
+    from cb2cf import CB2CFError, Predictor
+
     try:
         Predictor(space, model)
     except CB2CFError as exc:
@@ -155,6 +160,8 @@ def export_features(catalog: Any, path: str | Path, views: tuple[str, ...] = ("f
     Raises:
         CatalogError: The catalog is empty or mixes extractor versions for a view.
     """
+    from cb2cf.features import save_features_npz
+
     cols = ["video_id", "extractors_json"] + [f"{v}_vector" for v in views] + [f"{v}_present" for v in views]
     data = catalog.columns(cols) if catalog.count() else []
     if not data:

@@ -90,7 +90,7 @@ def resolve_source(source: str | Path) -> Path:
 
     Raises:
         MediaError: Unsupported URI scheme.
-        MediaNotFound: The file does not exist.
+        MediaNotFound: The file does not exist or the path cannot be read (e.g. a name too long).
     """
     s = str(source)
     if "://" in s:
@@ -99,6 +99,10 @@ def resolve_source(source: str | Path) -> Path:
             raise MediaError(s, f"unsupported URI scheme {u.scheme!r} (use a local path or file://)")
         s = unquote(u.path)
     p = Path(s)
-    if not p.is_file():
+    try:
+        is_file = p.is_file()
+    except OSError as exc:  # a name too long, a path through a file, ...
+        raise MediaNotFound(str(source), f"cannot read the path ({exc.strerror or type(exc).__name__})") from None
+    if not is_file:
         raise MediaNotFound(str(source), "file does not exist or is not a regular file")
     return p

@@ -13,6 +13,7 @@ is written through a micro-batching :class:`~tagging.store.writer.BatchWriter`
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -187,7 +188,7 @@ class UploadHook:
     # ---------------------------------------------------------------- the hook
     def __call__(self, source: str | Path, video_id: str | None = None, caption: Caption = None,
                  metadata: dict[str, Any] | None = None, with_audience: bool = True,
-                 source_uri: str | None = None) -> dict[str, Any]:
+                 source_uri: str | None = None, vectors: bool = False) -> dict[str, Any]:
         """Ingest one video and return its row.
 
         Args:
@@ -196,12 +197,14 @@ class UploadHook:
             caption: Caption string or ``{"title", "description", "hashtags"}``.
             metadata: Free-form metadata stored with the row.
             with_audience: Add ``"audience"`` (needs a CF space and a CB2CF model).
-            source_uri: What the row records as its source (default: the resolved path),
-                e.g. ``upload://name.mp4`` for a file that only lived in a temp folder.
+            source_uri: What the row (``source_uri``, ``probe_json.path``) and the errors name as
+                the source (default: the resolved path), e.g. ``upload://name.mp4`` for a file that
+                only lived in a temp folder, so no server path reaches the caller.
+            vectors: Include the feature vectors (``cf_vector`` is always there), as ``GET /videos/{id}``.
 
         Returns:
-            The committed row as JSON types (tags, review flags, cf_vector, ...) plus
-            ``"audience"`` when available and ``"timings_ms"``.
+            The committed row as :func:`~tagging.store.catalog.jsonable_row` gives it (tags, review
+            flags, cf_vector, ...) plus ``"audience"`` when available and ``"timings_ms"``.
 
         Raises:
             InvalidVideoId: Malformed id.
@@ -212,9 +215,29 @@ class UploadHook:
         t0 = time.perf_counter()
         if video_id is not None:
             validate_video_id(video_id)
+        timings: dict[str, float] = {}
+        try:
+            row = self._analyze(source, video_id, caption, metadata, timings, source_uri)
+        except TaggingError as exc:
+            if source_uri:  # name the upload, never the temp file it lived in
+                exc.reason = exc.reason.replace(str(source), source_uri)
+                exc.source = source_uri
+            raise
+        t = time.perf_counter()
+        self.writer.write(row)
+        timings["write"] = time.perf_counter() - t
+        out = jsonable_row(self.catalog.complete(row), vectors=vectors)
+        if with_audience and row.get("cf_vector") is not None and self._space is not None:
+            out["audience"] = self.audience_model().seed(np.asarray(row["cf_vector"], np.float32))
+        timings["total"] = time.perf_counter() - t0
+        out["timings_ms"] = {k: round(v * 1000, 1) for k, v in timings.items()}
+        return out
+
+    def _analyze(self, source: str | Path, video_id: str | None, caption: Caption, metadata: dict[str, Any] | None,
+                 timings: dict[str, float], source_uri: str | None) -> dict[str, Any]:
+        """Decode (isolated) and analyse one file; its row, with ``source_uri`` as its source when given."""
         path = resolve_source(source)
         vid = video_id or default_video_id(path)
-        timings: dict[str, float] = {}
         t = time.perf_counter()
         media = self.pool.decode(path)
         timings["decode"] = time.perf_counter() - t
@@ -223,15 +246,11 @@ class UploadHook:
         row = result.to_row()
         if source_uri:
             row["source_uri"] = source_uri
-        t = time.perf_counter()
-        self.writer.write(row)
-        timings["write"] = time.perf_counter() - t
-        out = jsonable_row(row)
-        if with_audience and row.get("cf_vector") is not None and self._space is not None:
-            out["audience"] = self.audience_model().seed(np.asarray(row["cf_vector"], np.float32))
-        timings["total"] = time.perf_counter() - t0
-        out["timings_ms"] = {k: round(v * 1000, 1) for k, v in timings.items()}
-        return out
+            probe = json.loads(row.get("probe_json") or "{}")
+            if "path" in probe:
+                probe["path"] = source_uri
+                row["probe_json"] = json.dumps(probe)
+        return row
 
     # ---------------------------------------------------------------- reads and the cold-start loop
     def get(self, video_id: str) -> dict[str, Any] | None:

@@ -1,81 +1,51 @@
 """The HTTP service: FastAPI over :class:`~tagging.serving.hook.UploadHook`.
 
-Endpoints (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``):
+Endpoints (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``, served without any CDN):
 
 * ``POST /videos`` - multipart upload (``file``, optional ``video_id``, ``caption``, ``metadata`` JSON);
 * ``POST /videos/by-path`` - JSON ``{"path", ...}`` of a file under a configured root;
+* ``GET /videos`` - the catalog, filtered (``tag``, ``review``) and paged (``limit``, ``offset``);
 * ``GET /videos/{id}`` - the row (``?vectors=true`` adds the feature vectors);
+* ``GET /videos/{id}/similar`` - nearest videos by content (``space=content``) or CF placement (``space=cf``);
+* ``DELETE /videos/{id}`` - take a video down: its row and its interactions;
 * ``GET /videos/{id}/audience`` - seed audience (``k``, ``exploration``);
 * ``GET /videos/{id}/vector`` - current CF vector (prior, blend);
 * ``POST /videos/{id}/interactions`` - record events, returns the warmed-up vector;
 * ``GET /users/{id}/recommendations`` - warm items mixed with new videos (``k``, ``new_share``);
 * ``GET /healthz``, ``GET /readyz`` (models loaded), ``GET /metrics`` (Prometheus).
 
-With an API token configured, every endpoint but ``/healthz`` and ``/readyz`` needs
-``Authorization: Bearer <token>`` (401 otherwise).
+With an API token configured, every endpoint but ``/healthz``, ``/readyz`` and the API docs
+needs ``Authorization: Bearer <token>`` (401 otherwise).
 
 Errors are JSON ``{"error": <class>, "detail": <reason>, "source": ...}`` with 400 (bad id
-or event), 401 (missing or wrong API token), 403 (path outside the roots), 404, 411/413 (upload size), 422 (bad media or
-malformed body), 503 (models still loading).
+or event), 401 (missing or wrong API token), 403 (path outside the roots), 404, 408 (body too
+slow), 411/413 (body size), 422 (bad media or malformed body), 500 (a bug: ``InternalError``),
+503 (models still loading).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
 import shutil
+import socket
 import tempfile
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import Body, FastAPI, File, Form, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi import Body, FastAPI, File, Form, Query, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from tagging.errors import (
-    CatalogError,
-    InvalidVideoId,
-    LimitExceeded,
-    MediaError,
-    MediaNotFound,
-    NotReady,
-    PathNotAllowed,
-    TaggingError,
-)
-from tagging.serving.hook import HookConfig, UnknownUser, UploadHook
+from tagging.errors import LimitExceeded, MediaError, MediaNotFound, NotReady, PathNotAllowed
+from tagging.serving.hook import UploadHook
+from tagging.serving.middleware import add_error_handlers, add_middleware
+from tagging.serving.service import DOCS_ASSETS, Service, ServerConfig, build_service, confine, status_of
 from tagging.store.catalog import jsonable_row
-from tagging.store.interactions import InvalidInteraction
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ServerConfig:
-    """HTTP service settings.
-
-    Attributes:
-        hook: Hook settings (catalog, pipeline, decode limits, CF space).
-        roots: Directories ``POST /videos/by-path`` may read from (none: the endpoint is refused).
-        max_upload_bytes: Largest accepted request body of an upload.
-        upload_dir: Where uploads are stored (default: a temporary directory).
-        api_token: When set, requests (other than health probes) must carry
-            ``Authorization: Bearer <api_token>``.
-    """
-
-    hook: HookConfig = field(default_factory=HookConfig)
-    roots: list[str] = field(default_factory=list)
-    max_upload_bytes: int = 256 * 1024 * 1024
-    upload_dir: str | None = None
-    api_token: str | None = None
-
-
-OPEN_PATHS = ("/healthz", "/readyz")
-"""Endpoints that answer without the API token (load-balancer probes)."""
 
 
 class ByPath(BaseModel):
@@ -101,96 +71,6 @@ class Events(BaseModel):
     events: list[Event] = Field(..., min_length=1, max_length=10000)
 
 
-_STATUS = [(InvalidVideoId, 400), (InvalidInteraction, 400), (PathNotAllowed, 403), (MediaNotFound, 404), (UnknownUser, 404),
-           (LimitExceeded, 413), (MediaError, 422), (NotReady, 503), (CatalogError, 500), (TaggingError, 409)]
-
-
-def status_of(exc: TaggingError) -> int:
-    """HTTP status of a typed error."""
-    return next(code for cls, code in _STATUS if isinstance(exc, cls))
-
-
-def confine(path: str, roots: list[str]) -> Path:
-    """Resolve ``path`` (symlinks followed) and require it under one of ``roots``.
-
-    Relative paths are taken relative to the first root.
-
-    Raises:
-        PathNotAllowed: No roots, a NUL byte, or the real path is outside every root.
-    """
-    if not roots:
-        raise PathNotAllowed(path, "reading server paths is disabled (no --root configured)")
-    if "\x00" in path:
-        raise PathNotAllowed(repr(path), "path contains a NUL byte")
-    p = Path(path)
-    real = (p if p.is_absolute() else Path(roots[0]) / p).resolve()
-    for r in roots:
-        if real.is_relative_to(Path(r).resolve()):
-            return real
-    raise PathNotAllowed(path, "path is outside the allowed roots")
-
-
-@dataclass
-class _Service:
-    """What the routes share: settings, the hook, metrics and the start-up state."""
-
-    cfg: ServerConfig
-    hook: UploadHook
-    registry: Any
-    m_requests: Any
-    m_latency: Any
-    m_failures: Any
-    m_ready: Any
-    upload_dir: Path
-    state: dict[str, Any] = field(default_factory=lambda: {"error": None})
-
-    @property
-    def expected_auth(self) -> bytes | None:
-        """The ``Authorization`` header value required, or None without a token."""
-        return f"Bearer {self.cfg.api_token}".encode() if self.cfg.api_token else None
-
-    def error(self, status: int, cls: str, detail: str, source: str | None = None) -> JSONResponse:
-        """The documented JSON error, counted in ``tagging_failures_total``."""
-        self.m_failures.labels(cls).inc()
-        return JSONResponse({"error": cls, "detail": detail, "source": source}, status_code=status)
-
-    def require_ready(self) -> None:
-        """Raise :class:`NotReady` until the models are loaded.
-
-        Raises:
-            NotReady: Still loading, or start-up failed.
-        """
-        if not self.hook.ready:
-            raise NotReady("service", self.state["error"] or "models are still loading; retry when /readyz is 200")
-
-    def load(self) -> None:
-        """Load the models (run in a background thread at start-up); a failure is reported by ``/readyz``."""
-        try:
-            secs = self.hook.start()
-            self.m_ready.set(1)
-            logger.info("models loaded in %.1f s", secs)
-        except Exception as exc:  # noqa: BLE001 - reported by /readyz
-            self.state["error"] = f"{type(exc).__name__}: {exc}"
-            logger.error("start-up failed: %s", self.state["error"])
-
-
-def _service(cfg: ServerConfig, hook: UploadHook) -> _Service:
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-    registry = CollectorRegistry()
-    upload_dir = Path(cfg.upload_dir or tempfile.mkdtemp(prefix="tagging-uploads-"))
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    return _Service(
-        cfg, hook, registry,
-        Counter("tagging_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry),
-        Histogram("tagging_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry,
-                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)),
-        Counter("tagging_failures_total", "Failed requests by error class", ["error_class"], registry=registry),
-        Gauge("tagging_ready", "1 when models are loaded", registry=registry),
-        upload_dir,
-    )
-
-
 def create_app(config: ServerConfig | None = None, hook: UploadHook | None = None) -> Any:
     """Build the FastAPI app.
 
@@ -200,79 +80,47 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
             Its models load in a background thread at start-up; ``/readyz`` says when.
 
     Returns:
-        The ``FastAPI`` application.
+        The ``FastAPI`` application. ``app.state.on_fatal`` (None) may be set to a callable that
+        stops the server when the models fail to load.
     """
     from contextlib import asynccontextmanager
 
     cfg = config or ServerConfig()
-    svc = _service(cfg, hook or UploadHook(cfg.hook))
+    svc = build_service(cfg, hook or UploadHook(cfg.hook))
 
     @asynccontextmanager
-    async def lifespan(_: Any) -> Any:
-        threading.Thread(target=svc.load, name="tagging-load", daemon=True).start()
+    async def lifespan(app: Any) -> Any:
+        def load() -> None:
+            svc.load()
+            if svc.state["error"] and app.state.on_fatal is not None:
+                app.state.on_fatal(svc.state["error"])
+
+        threading.Thread(target=load, name="tagging-load", daemon=True).start()
         yield
         svc.hook.close()
 
-    app = FastAPI(title="tagging", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="tagging", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Tag newly uploaded videos and place them in the CF recommender from content alone.")
-    _add_error_handlers(app, svc)
-    _add_middleware(app, svc)
+    app.state.on_fatal = None
+    app.state.service = svc
+    add_error_handlers(app, svc)
+    add_middleware(app, svc)
     _add_ops_routes(app, svc)
+    _add_docs(app, svc)
     _add_video_routes(app, svc)
     _add_coldstart_routes(app, svc)
     return app
 
 
-def _add_error_handlers(app: FastAPI, svc: _Service) -> None:
-    @app.exception_handler(TaggingError)
-    async def _tagging_error(_: Request, exc: TaggingError) -> JSONResponse:
-        return svc.error(status_of(exc), exc.error_class, exc.reason, exc.source)
-
-    @app.exception_handler(ValueError)
-    async def _value_error(_: Request, exc: ValueError) -> JSONResponse:
-        return svc.error(422, "ValueError", str(exc))
-
-
-def _add_middleware(app: FastAPI, svc: _Service) -> None:
-    """Auth (bearer token), the upload size check and request metrics."""
-
-    @app.middleware("http")
-    async def _metrics_and_limits(request: Request, call_next: Any) -> Any:
-        t0 = time.perf_counter()
-        if svc.expected_auth is not None and request.url.path not in OPEN_PATHS:
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, svc.expected_auth):
-                resp = svc.error(401, "Unauthorized", "missing or wrong API token (Authorization: Bearer <token>)")
-                resp.headers["WWW-Authenticate"] = "Bearer"
-                svc.m_requests.labels(request.method, "unauthorized", "401").inc()
-                return resp
-        if request.method == "POST" and request.url.path == "/videos":
-            length = request.headers.get("content-length")
-            if length is None:
-                resp = svc.error(411, "LengthRequired", "uploads need a Content-Length header")
-            elif not length.isdigit() or int(length) > svc.cfg.max_upload_bytes:
-                resp = svc.error(413, "UploadTooLarge", f"upload is larger than {svc.cfg.max_upload_bytes} bytes")
-            else:
-                resp = None
-            if resp is not None:
-                svc.m_requests.labels(request.method, "/videos", str(resp.status_code)).inc()
-                return resp
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        svc.m_requests.labels(request.method, route, str(response.status_code)).inc()
-        svc.m_latency.labels(request.method, route).observe(time.perf_counter() - t0)
-        if response.status_code == 422 and route != "unmatched":
-            svc.m_failures.labels("RequestValidationError").inc()
-        return response
-
-
-def _add_ops_routes(app: FastAPI, svc: _Service) -> None:
+def _add_ops_routes(app: FastAPI, svc: Service) -> None:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
+    def healthz() -> Response:
+        """Liveness: the process answers (503 once start-up has failed: the process should be restarted)."""
+        if svc.state["error"]:
+            return JSONResponse({"status": "failed", "error": svc.state["error"]}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/readyz", tags=["ops"])
     def readyz() -> Response:
@@ -286,11 +134,39 @@ def _add_ops_routes(app: FastAPI, svc: _Service) -> None:
         return Response(generate_latest(svc.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _add_video_routes(app: FastAPI, svc: _Service) -> None:
+def _add_docs(app: FastAPI, svc: Service) -> None:
+    """``/docs`` from the Swagger UI files of the ``swagger-ui-bundle`` package, and the bearer scheme."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS.rstrip("/"), StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="tagging - API",
+                                   swagger_js_url=f"{DOCS_ASSETS}swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}favicon-32x32.png")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            if svc.cfg.api_token:  # Swagger's "Authorize" button then sends the token with every try-out
+                schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+                schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_video_routes(app: FastAPI, svc: Service) -> None:
     @app.post("/videos", status_code=201, tags=["videos"])
     def upload(file: UploadFile = File(...), video_id: str | None = Form(None), caption: str | None = Form(None),
-               metadata: str | None = Form(None, description="JSON object")) -> dict[str, Any]:
-        """Upload a video; returns its row (tags, review, CF vector, audience)."""
+               metadata: str | None = Form(None, description="JSON object"), vectors: bool = False) -> dict[str, Any]:
+        """Upload a video; returns its row (tags, review, CF vector, audience) as ``GET /videos/{id}`` does."""
         svc.require_ready()
         meta = _json_object(metadata)
         # Keep the client's file name (sanitised) so the default id is name + content hash:
@@ -302,16 +178,16 @@ def _add_video_routes(app: FastAPI, svc: _Service) -> None:
             with open(dest, "wb") as out:
                 n = _copy_limited(file.file, out, svc.cfg.max_upload_bytes)
             if n == 0:
-                raise MediaError(file.filename or "upload", "uploaded file is empty")
-            return svc.hook(dest, video_id, caption, meta, source_uri=f"upload://{name}")
+                raise MediaError(f"upload://{name}", "uploaded file is empty")
+            return svc.hook(dest, video_id, caption, meta, source_uri=f"upload://{name}", vectors=vectors)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
     @app.post("/videos/by-path", status_code=201, tags=["videos"])
-    def by_path(body: ByPath = Body(...)) -> dict[str, Any]:
+    def by_path(body: ByPath = Body(...), vectors: bool = False) -> dict[str, Any]:
         """Ingest a file the server may read (confined to the configured roots)."""
         svc.require_ready()
-        return svc.hook(confine(body.path, svc.cfg.roots), body.video_id, body.caption, body.metadata)
+        return svc.hook(confine(body.path, svc.cfg.roots), body.video_id, body.caption, body.metadata, vectors=vectors)
 
     @app.get("/videos/{video_id}", tags=["videos"])
     def get_video(video_id: str, vectors: bool = False) -> dict[str, Any]:
@@ -323,7 +199,7 @@ def _add_video_routes(app: FastAPI, svc: _Service) -> None:
         return jsonable_row(row, vectors=vectors)
 
 
-def _add_coldstart_routes(app: FastAPI, svc: _Service) -> None:
+def _add_coldstart_routes(app: FastAPI, svc: Service) -> None:
     @app.get("/videos/{video_id}/audience", tags=["cold start"])
     def audience(video_id: str, k: int | None = Query(None, ge=1, le=100000),
                  exploration: float | None = Query(None, ge=0.0, le=1.0)) -> dict[str, Any]:
@@ -373,11 +249,70 @@ def _copy_limited(src: Any, dst: Any, limit: int) -> int:
     return n
 
 
-def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Run the app under uvicorn until interrupted."""
+def preflight(hook: UploadHook) -> None:
+    """Check what the configuration names before the server binds: the CF space (loaded when the
+    hook was built), the taxonomy, the tag head and the CB2CF model (its views and its space).
+
+    The model weights still load in the background after binding (``/readyz`` says when).
+
+    Raises:
+        TaggingError: A file is missing or does not fit (``ModelLoadError``, ``TaxonomyError``, ...).
+    """
+    from tagging import coldstart
+
+    pipeline = hook.pipeline  # taxonomy and tag head are read here
+    model = getattr(pipeline, "cb2cf", None)
+    if model is not None and hook.space is not None:
+        coldstart.check_model_space(model, hook.space, str(pipeline.config.cb2cf_model))
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port).
+
+    Raises:
+        OSError: The address is taken or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
+          hook: UploadHook | None = None) -> None:
+    """Check the configuration, bind, say where, and run the app under uvicorn until interrupted.
+
+    Raises:
+        TaggingError: Bad configuration (before binding), see :func:`preflight`.
+        OSError: The address cannot be bound.
+        NotReady: The models failed to load after start-up (the server stopped).
+    """
     import uvicorn
 
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+    hook = hook or UploadHook(config.hook)
+    preflight(hook)
+    app = create_app(config, hook)
+    sock = bind(host, port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+    failure: list[str] = []
+
+    def on_fatal(error: str) -> None:
+        failure.append(error)
+        server.should_exit = True
+
+    app.state.on_fatal = on_fatal
+    shown = f"[{host}]" if ":" in host else host
+    print(f"tagging serve: listening on http://{shown}:{sock.getsockname()[1]} (API docs at /docs; "
+          "ready when /readyz answers 200)", flush=True)
+    server.run(sockets=[sock])
+    if failure:
+        raise NotReady("service", f"start-up failed: {failure[0]}")
 
 
-__all__ = ["NotReady", "PathNotAllowed", "ServerConfig", "confine", "create_app", "serve", "status_of"]
+__all__ = ["NotReady", "PathNotAllowed", "ServerConfig", "confine", "create_app", "preflight", "serve", "status_of"]

@@ -9,6 +9,7 @@ its row instead of adding one.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -252,6 +253,17 @@ class Catalog:
             raise CatalogError(self.uri, f"upsert of {len(latest)} rows failed: {exc}") from exc
         return len(latest)
 
+    def complete(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` with every column of the table, defaults filled in (the shape :meth:`get` returns).
+
+        Raises:
+            CatalogError: The row does not fit the schema.
+        """
+        try:
+            return row_model(self.table and self.dims)(**row).model_dump()
+        except Exception as exc:  # noqa: BLE001 - pydantic ValidationError
+            raise CatalogError(str(row.get("video_id")), f"row does not fit the catalog schema: {exc}") from exc
+
     def _check_vectors(self, rows: Any) -> None:
         sizes = {"frames_vector": self.dims.frames, "audio_vector": self.dims.audio, "text_vector": self.dims.text,
                  "fused_vector": self.dims.fused, "cf_vector": self.dims.cf}
@@ -316,8 +328,17 @@ class Catalog:
         return query.to_list()
 
 
+JSON_COLUMNS = ("metadata_json", "probe_json", "tags_json", "transcript_json", "ocr_json", "review_json",
+                "extractors_json", "timings_json")
+"""Columns stored as JSON text; :func:`jsonable_row` returns them decoded."""
+
+
 def jsonable_row(row: dict[str, Any], vectors: bool = True) -> dict[str, Any]:
-    """A catalog row as plain JSON types; feature vectors dropped unless ``vectors``."""
+    """A catalog row as plain JSON types: one shape for every answer.
+
+    The ``*_json`` columns (:data:`JSON_COLUMNS`) come back as the objects they hold, not as
+    escaped strings; feature vectors are dropped unless ``vectors`` (``cf_vector`` stays).
+    """
     out: dict[str, Any] = {}
     for k, v in row.items():
         if k.startswith("_") or (not vectors and k in FEATURE_VECTORS):
@@ -328,5 +349,10 @@ def jsonable_row(row: dict[str, Any], vectors: bool = True) -> dict[str, Any]:
             v = v.isoformat()
         elif isinstance(v, np.generic):
             v = v.item()
+        elif k in JSON_COLUMNS and isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except ValueError:
+                logger.warning("%s: column %s holds no valid JSON; returned as text", row.get("video_id"), k)
         out[k] = v
     return out

@@ -275,6 +275,7 @@ class Pipeline:
             errors=errors,
             extractors=self.versions,
             taxonomy_id=self.tagger.taxonomy.taxonomy_id,
+            truncated_at=media.truncated_at,
             enrichment=enrichment,
         )
         if self.cb2cf is not None:

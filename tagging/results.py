@@ -34,13 +34,19 @@ class VideoResult:
     cf_vector: np.ndarray | None = None
     cf_model_version: str | None = None
     enrichment: Enrichment | None = None
+    truncated_at: float | None = None
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of media the file really holds: the decoded extent of a truncated file, else the header's."""
+        return self.truncated_at if self.truncated_at is not None else self.info.duration_s
 
     def summary(self) -> dict[str, Any]:
         """Compact JSON-friendly summary (what ``tagging ingest --json`` prints)."""
         return {
             "video_id": self.video_id,
             "source_uri": self.source_uri,
-            "duration_s": round(self.info.duration_s, 3),
+            "duration_s": round(self.duration_s, 3),
             "tags": [{"id": t.id, "score": round(t.score, 4)} for t in self.tags],
             "dims": {m: (int(f.vector.shape[0]) if f.present else None) for m, f in self.features.items()},
             "present": {m: f.present for m, f in self.features.items()},
@@ -80,7 +86,7 @@ class VideoResult:
             "metadata_json": json.dumps(self.metadata, default=str),
             "container": self.info.container,
             "size_bytes": self.info.size_bytes,
-            "duration_s": self.info.duration_s,
+            "duration_s": self.duration_s,
             "width": self.info.width,
             "height": self.info.height,
             "fps": self.info.fps,

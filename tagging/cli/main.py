@@ -4,6 +4,7 @@ Examples:
     tagging ingest samples/                 # every clip in the folder, captions from samples/captions.json
     tagging ingest clip.mp4 --caption "Street dance battle #dance" --json
     tagging show ocean_waves-1a2b3c4d5e --db tagging.lancedb
+    tagging list --tag music                # more in cli/catalog.py (list, export, failures)
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ import os
 import sys
 from pathlib import Path
 
-from tagging.cli.options import HELP_FORMATTER, add_db_arg, add_pipeline_args, pipeline_config
+from tagging.cli.options import (
+    HELP_FORMATTER,
+    add_config_arg,
+    add_db_arg,
+    add_pipeline_args,
+    apply_config,
+    config_path,
+    pipeline_config,
+    read_config,
+)
 from tagging.errors import TaggingError
 
 logger = logging.getLogger(__name__)
@@ -59,18 +69,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print one catalog row as JSON (vectors summarised)."""
-    from tagging.store.catalog import Catalog
+    """Print one catalog row as JSON (vectors summarised, JSON columns decoded); reading creates nothing."""
+    from tagging.store.catalog import VECTOR_COLUMNS, Catalog, jsonable_row
 
     row = Catalog(args.db).get(args.video_id)
     if row is None:
         print(f"error: {args.video_id}: not in {args.db}", file=sys.stderr)
         return 2
-    for key in ("frames_vector", "audio_vector", "text_vector", "fused_vector", "cf_vector"):
-        if row.get(key) is not None:
-            row[key] = f"<{len(row[key])} floats>"
-    row["tags_json"] = json.loads(row["tags_json"])
-    print(json.dumps(row, default=str, indent=2))
+    out = jsonable_row(row)
+    for key in VECTOR_COLUMNS:
+        if out.get(key) is not None:
+            out[key] = f"<{len(out[key])} floats>"
+    print(json.dumps(out, default=str, indent=2))
     return 0
 
 
@@ -89,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so other commands can add subcommands)."""
     parser = argparse.ArgumentParser(prog="tagging", description="Tag new videos and store them in a LanceDB catalog.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    add_config_arg(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="analyse videos and upsert them into the catalog",
@@ -101,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per video")
     add_pipeline_args(p)
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_config_arg(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("show", help="print one catalog row",
@@ -115,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npz")
     p.set_defaults(func=cmd_export_features)
 
+    from tagging.cli.catalog import add_commands as add_catalog_commands
+
+    add_catalog_commands(sub)  # list, export, failures
+
     from tagging.cli.serve import add_commands as add_serving_commands
 
     add_serving_commands(sub)  # serve, backfill
@@ -125,17 +141,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a command line, with the option defaults of the config file (``--config`` / ``$TAGGING_CONFIG``).
+
+    Raises:
+        TaggingError: The config file is unreadable or names an unknown option.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    path = config_path(argv)
+    if path:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        apply_config(sub.choices, read_config(path), path)
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tagging`` console script."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except TaggingError as exc:
+        print(f"error: {exc.source}: {type(exc).__name__}: {exc.reason}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
     except TaggingError as exc:
         print(f"error: {exc.source}: {type(exc).__name__}: {exc.reason}", file=sys.stderr)
         return 2  # refused (as cb2cf's CLI): 1 means it ran but some items failed
+    except BrokenPipeError:  # `tagging show ID | head`: the reader has gone, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":

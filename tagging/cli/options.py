@@ -61,3 +61,83 @@ def pipeline_config(args: argparse.Namespace) -> Any:
     cfg.tagger.top_k = args.top_k
     cfg.enrich.speech, cfg.enrich.ocr, cfg.enrich.policy_screen = not args.no_speech, not args.no_ocr, args.policy_screen
     return cfg
+
+
+# ---------------------------------------------------------------- the config file (TOML)
+CONFIG_COMMANDS = ("ingest", "serve", "backfill")
+"""Commands whose option defaults a config file sets: ``[common]`` for all of them, then ``[<command>]``."""
+ENV_OPTIONS = {"db": "TAGGING_DB", "cb2cf_model": "TAGGING_CB2CF_MODEL", "tag_head": "TAGGING_TAG_HEAD",
+               "space": "TAGGING_CF_SPACE"}
+"""Options with an environment variable; a set variable wins over the config file."""
+
+
+def add_config_arg(p: argparse.ArgumentParser) -> None:
+    """``--config``: a TOML file of option defaults (``$TAGGING_CONFIG``)."""
+    p.add_argument("--config", default=os.environ.get("TAGGING_CONFIG"),
+                   help="TOML file of option defaults: [common] for ingest, serve and backfill, then [ingest], [serve], "
+                        "[backfill]; the command line wins over it, environment variables too ($TAGGING_CONFIG)")
+
+
+def config_path(argv: list[str]) -> str | None:
+    """The config file named by ``--config`` anywhere in ``argv``, else ``$TAGGING_CONFIG``."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    return known.config or os.environ.get("TAGGING_CONFIG") or None
+
+
+def read_config(path: str) -> dict[str, dict[str, Any]]:
+    """The sections of a config file, keys as option names with ``_`` (``cb2cf-model`` = ``cb2cf_model``).
+
+    Raises:
+        TaggingError: The file cannot be read, is not TOML, or has a section other than
+            ``common`` and :data:`CONFIG_COMMANDS`, or a value outside a section.
+    """
+    import tomllib
+    from pathlib import Path
+
+    from tagging.errors import TaggingError
+
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise TaggingError(path, f"cannot read the config file ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TaggingError(path, f"config file is not valid TOML: {exc}") from None
+    out: dict[str, dict[str, Any]] = {}
+    for section, values in data.items():
+        if section not in ("common", *CONFIG_COMMANDS) or not isinstance(values, dict):
+            raise TaggingError(path, f"unknown section [{section}]; expected [common], "
+                                     + ", ".join(f"[{c}]" for c in CONFIG_COMMANDS))
+        out[section] = {k.replace("-", "_"): v for k, v in values.items()}
+    return out
+
+
+def apply_config(commands: dict[str, argparse.ArgumentParser], config: dict[str, dict[str, Any]], path: str) -> None:
+    """Make the config file's values the defaults of the commands' options (``--help`` then shows them).
+
+    Raises:
+        TaggingError: A key is no option of the command(s) it is given for, or a value is not
+            one of the option's choices.
+    """
+    from tagging.errors import TaggingError
+
+    common = config.get("common", {})
+    known = {a.dest for name in CONFIG_COMMANDS for a in commands[name]._actions}
+    for key in common:
+        if key not in known:
+            raise TaggingError(path, f"[common] {key}: not an option of {', '.join(CONFIG_COMMANDS)}")
+    for name in CONFIG_COMMANDS:
+        actions = {a.dest: a for a in commands[name]._actions}
+        own = config.get(name, {})
+        for key, value in {**common, **own}.items():
+            if key not in actions:
+                if key in own:
+                    raise TaggingError(path, f"[{name}] {key}: not an option of tagging {name}")
+                continue  # a [common] key another command uses
+            if key in ENV_OPTIONS and os.environ.get(ENV_OPTIONS[key]):
+                continue
+            choices = actions[key].choices
+            if choices is not None and value not in choices:
+                raise TaggingError(path, f"{key} = {value!r}: expected one of {list(choices)}")
+            commands[name].set_defaults(**{key: list(value) if isinstance(value, list) else value})

@@ -4,7 +4,7 @@ Wired into ``tagging/cli/main.py``'s ``build_parser`` with ``add_commands(sub)``
 
 Examples:
     tagging serve --db tagging.lancedb --root /srv/uploads --port 8000
-    tagging backfill ../shared/data/video --db tagging.lancedb --workers 2 --progress
+    tagging backfill ../shared/data/video --db tagging.lancedb --workers 2
     tagging backfill manifest.jsonl --engine ray --workers 4
 """
 
@@ -18,12 +18,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tagging.cli.options import HELP_FORMATTER, add_db_arg, add_decode_args, add_pipeline_args, pipeline_config
+from tagging.cli.options import (
+    HELP_FORMATTER,
+    add_config_arg,
+    add_db_arg,
+    add_decode_args,
+    add_pipeline_args,
+    pipeline_config,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    add_config_arg(p)
     add_db_arg(p)
     p.add_argument("--table", default="videos", help="catalog table")
     add_pipeline_args(p)
@@ -34,11 +42,15 @@ def api_token(token_file: str | None) -> str | None:
     """The API token from ``token_file`` or ``TAGGING_API_TOKEN`` (None when neither is given).
 
     Raises:
-        SystemExit: A token was asked for but is empty or not printable ASCII (it would
-            silently leave the service open, or lock every client out).
+        SystemExit: A token file cannot be read, or a token was asked for but is empty or not
+            printable ASCII (it would silently leave the service open, or lock every client out).
     """
     if token_file:
-        where, raw = token_file, Path(token_file).read_text()
+        try:
+            where, raw = token_file, Path(token_file).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SystemExit(f"tagging serve: {token_file}: cannot read the API token file "
+                             f"({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
     elif "TAGGING_API_TOKEN" in os.environ:
         where, raw = "TAGGING_API_TOKEN", os.environ["TAGGING_API_TOKEN"]
     else:
@@ -50,7 +62,17 @@ def api_token(token_file: str | None) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Start the HTTP service under uvicorn."""
+    """Check the configuration, then start the HTTP service under uvicorn; bad configuration exits 2 before binding."""
+    from cb2cf.errors import CB2CFError
+
+    try:
+        return _serve(args)
+    except (CB2CFError, OSError) as exc:  # a CF space that does not load, an address that cannot be bound
+        print(f"error: tagging serve: {type(exc).__name__}: {exc}".replace("\n", " "), file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
     from cb2cf.audience import AudienceConfig
     from tagging.serving.hook import HookConfig
     from tagging.serving.server import ServerConfig, serve
@@ -94,8 +116,8 @@ def add_commands(subparsers: Any) -> None:
                        formatter_class=HELP_FORMATTER)
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default localhost only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--root", action="append", help="directory POST /videos/by-path may read (repeatable)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port; the address is printed)")
+    p.add_argument("--root", action="append", help="directory POST /videos/by-path may read (repeatable; none: by-path is off)")
     p.add_argument("--max-upload-mb", type=float, default=256.0, help="largest accepted upload")
     p.add_argument("--workers", type=int, default=1, help="isolated decode processes")
     p.add_argument("--space", default=os.environ.get("TAGGING_CF_SPACE"), help="CF space dir: audiences and warm-up")
@@ -110,7 +132,7 @@ def add_commands(subparsers: Any) -> None:
                        formatter_class=HELP_FORMATTER)
     p.add_argument("catalog", help="directory of videos, CSV/JSONL manifest (uri, video_id, caption, ...) or LanceDB dir")
     _common(p)
-    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--engine", choices=["local", "ray"], default="local", help="where the work runs")
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                    help="decode processes (local) or actors (ray)")
     p.add_argument("--batch-rows", type=int, default=32, help="rows per catalog commit")

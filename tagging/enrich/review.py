@@ -64,7 +64,8 @@ class ReviewConfig:
         min_sharpness: ``blurry`` when the median variance of the Laplacian of the non-black
             sampled frames is below this.
         explicit_threshold: ``explicit`` when the policy screen's score reaches this.
-        blocking: Flags that fail the review; the others are warnings.
+        blocking: Flags that fail the review; the others are warnings. ``truncated`` (the file's data
+            ends before its header's duration: an upload cut short) is blocking by default.
     """
 
     min_short_side: int = 360
@@ -81,6 +82,7 @@ class ReviewConfig:
     min_sharpness: float = 60.0
     explicit_threshold: float = 0.6
     blocking: tuple[str, ...] = (
+        "truncated",
         "no_video",
         "low_resolution",
         "too_short",
@@ -198,6 +200,10 @@ def review(
     if (not width or not height) and media.frames:  # probe lacked it: use the (downscaled) frames
         height, width = np.asarray(media.frames[0]).shape[:2]
     duration = info.duration_s or (media.timestamps[-1] if media.timestamps else 0.0)
+    if media.truncated_at is not None:  # the header promises more than the file holds
+        duration = media.truncated_at
+        values["header_duration_s"] = float(info.duration_s)
+    flags["truncated"] = media.truncated_at is not None
     values.update(width=float(width), height=float(height), duration_s=float(duration))
     flags["low_resolution"] = min(width, height) < cfg.min_short_side
     flags["too_short"] = duration < cfg.min_duration_s

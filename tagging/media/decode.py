@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any, Callable
 from collections.abc import Iterator
 
 import av
@@ -163,8 +164,8 @@ def _collect(cursor: _FrameCursor, targets: list[float], info: MediaInfo, max_si
 
 def _sample(
     container: av.container.InputContainer, info: MediaInfo, num_frames: int, max_side: int
-) -> tuple[list[np.ndarray], list[float], list[str]]:
-    """Sample frames from an open container; returns frames, times and non-fatal problems.
+) -> tuple[list[np.ndarray], list[float], list[str], float | None]:
+    """Sample frames from an open container: frames, times, non-fatal problems, end of a truncated file's data.
 
     Raises:
         CorruptMedia: No frame decodes, or most video packets are undecodable.
@@ -173,7 +174,7 @@ def _sample(
     """
     stream, _ = select_streams(container)
     if stream is None or num_frames <= 0:
-        return [], [], []
+        return [], [], [], None
     stream.codec_context.thread_type = "AUTO"
     span, available, problems = _video_span(stream, info)
     targets = [(i + 0.5) * span / num_frames for i in range(num_frames)]
@@ -188,7 +189,7 @@ def _sample(
         raise CorruptMedia(info.path, f"{reason}: {'; '.join(problems)}" if problems else reason)
     if stats.too_many_failures():
         raise CorruptMedia(info.path, problems[-1])
-    return out, times, problems
+    return out, times, problems, available
 
 
 def sample_frames(
@@ -217,7 +218,7 @@ def sample_frames(
         VideoOpenFailure: The file cannot be opened.
         CorruptMedia: No frame decodes, or most video packets are undecodable.
     """
-    frames, times, problems = _sample_open(path, info, num_frames, max_side)
+    frames, times, problems, _ = _sample_open(path, info, num_frames, max_side)
     for problem in problems:
         logger.warning("%s: %s", info.path, problem)
     return frames, times
@@ -225,8 +226,8 @@ def sample_frames(
 
 def _sample_open(
     path: str | os.PathLike, info: MediaInfo, num_frames: int, max_side: int
-) -> tuple[list[np.ndarray], list[float], list[str]]:
-    """Open the file and sample its frames, returning them with the non-fatal problems met.
+) -> tuple[list[np.ndarray], list[float], list[str], float | None]:
+    """Open the file and sample its frames: as :func:`_sample`.
 
     Raises:
         MediaNotFound: The file is missing.
@@ -234,7 +235,7 @@ def _sample_open(
         CorruptMedia: Decoding fails, no frame decodes, or most video packets are undecodable.
     """
     if not info.has_video:
-        return [], [], []
+        return [], [], [], None
     p, _ = check_path(path)
     container = open_input(p)
     try:
@@ -264,7 +265,7 @@ def load_audio(
         VideoOpenFailure: The file cannot be opened.
         CorruptMedia: No audio decodes, or most audio packets are undecodable.
     """
-    audio, problems = _audio_open(path, info, sample_rate, max_seconds)
+    audio, problems, _ = _audio_open(path, info, sample_rate, max_seconds)
     for problem in problems:
         logger.warning("%s: %s", info.path, problem)
     return audio
@@ -272,8 +273,8 @@ def load_audio(
 
 def _audio_open(
     path: str | os.PathLike, info: MediaInfo, sample_rate: int, max_seconds: float | None
-) -> tuple[np.ndarray | None, list[str]]:
-    """Open the file and decode its audio, returning it with the non-fatal problems met.
+) -> tuple[np.ndarray | None, list[str], float | None]:
+    """Open the file and decode its audio: as :func:`_audio`.
 
     Raises:
         MediaNotFound: The file is missing.
@@ -281,7 +282,7 @@ def _audio_open(
         CorruptMedia: Decoding fails, no audio decodes, or most audio packets are undecodable.
     """
     if not info.has_audio:
-        return None, []
+        return None, [], None
     p, _ = check_path(path)
     container = open_input(p)
     try:
@@ -294,8 +295,8 @@ def _audio_open(
 
 def _audio(
     container: av.container.InputContainer, info: MediaInfo, sample_rate: int, max_seconds: float | None
-) -> tuple[np.ndarray | None, list[str]]:
-    """Decode the audio stream of an open container to mono float32 (None without one), with its problems.
+) -> tuple[np.ndarray | None, list[str], float | None]:
+    """Decode the audio of an open container to mono float32 (None without one): problems, seconds of a truncated file.
 
     Raises:
         CorruptMedia: No audio decodes, or most audio packets are undecodable.
@@ -303,7 +304,7 @@ def _audio(
     """
     _, stream = select_streams(container)
     if stream is None:
-        return None, []
+        return None, [], None
     limit = None if max_seconds is None else max(0, int(round(max_seconds * sample_rate)))
     problems = []
     available = available_end(stream, info.size_bytes)
@@ -332,7 +333,22 @@ def _audio(
         raise CorruptMedia(info.path, f"no audio could be decoded: {problems[-1]}")
     if stats.too_many_failures():
         raise CorruptMedia(info.path, problems[-1])
-    return np.clip(audio, -1.0, 1.0), problems
+    extent = audio.size / sample_rate if available is not None else None
+    return np.clip(audio, -1.0, 1.0), problems, extent
+
+
+def _modality(result: DecodedMedia, kind: str, run: Callable[[], tuple[Any, ...]]) -> float | None:
+    """Decode one modality into ``result`` (a failure goes to ``result.errors``); its truncated extent or None."""
+    try:
+        *decoded, problems, end = run()
+    except MediaError as exc:
+        result.errors[kind], end, problems, decoded = exc.reason, None, [], None
+    if decoded is not None and kind == "video":
+        result.frames, result.timestamps = decoded
+    elif decoded is not None:
+        result.audio = decoded[0]
+    result.errors.update({kind: "; ".join(problems)} if problems else {})
+    return end
 
 
 def decode(
@@ -348,7 +364,7 @@ def decode(
     A modality that fails to decode does not stop the other: its error message
     goes to ``DecodedMedia.errors`` (``"video"`` or ``"audio"``) and it is left
     empty (``frames=[]`` or ``audio=None``). Non-fatal problems of a modality
-    that did decode (e.g. a truncated file) are recorded there too.
+    that did decode (e.g. a truncated file: ``truncated_at``, its real extent) are recorded there too.
 
     Args:
         path: The media file.
@@ -370,20 +386,10 @@ def decode(
     """
     info = info if info is not None else probe(path, limits)
     result = DecodedMedia(info=info, sample_rate=sample_rate)
-    if info.has_video:
-        try:
-            result.frames, result.timestamps, problems = _sample_open(path, info, num_frames, max_side)
-            if problems:
-                result.errors["video"] = "; ".join(problems)
-        except MediaError as exc:
-            result.errors["video"] = exc.reason
-    if info.has_audio:
-        try:
-            result.audio, problems = _audio_open(path, info, sample_rate, None)
-            if problems:
-                result.errors["audio"] = "; ".join(problems)
-        except MediaError as exc:
-            result.errors["audio"] = exc.reason
+    video = _modality(result, "video", lambda: _sample_open(path, info, num_frames, max_side)) if info.has_video else None
+    audio = _modality(result, "audio", lambda: _audio_open(path, info, sample_rate, None)) if info.has_audio else None
+    extents = [e for e in (video, audio) if e is not None]  # where the data of a truncated file ends
+    result.truncated_at = round(max(extents), 3) if extents else None
     for kind, message in result.errors.items():
         logger.warning("%s: %s: %s", info.path, kind, message)
     if not result.frames and result.audio is None:

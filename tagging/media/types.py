@@ -85,6 +85,8 @@ class DecodedMedia:
             A modality whose key is present either failed (``frames == []`` or
             ``audio is None``) or decoded only partly (e.g. a truncated file: the
             frames/audio that exist are returned and the key says what is missing).
+        truncated_at: For a file whose data ends before its header's duration, the seconds
+            that really decode (the longest of its streams); None for a whole file.
     """
 
     info: MediaInfo
@@ -93,3 +95,4 @@ class DecodedMedia:
     audio: np.ndarray | None = None
     sample_rate: int = 16000
     errors: dict[str, str] = field(default_factory=dict)
+    truncated_at: float | None = None

@@ -40,6 +40,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from tagging.errors import LimitExceeded, MediaError, MediaNotFound, NotReady, PathNotAllowed
+from tagging.serving.catalog_routes import add_catalog_routes
 from tagging.serving.hook import UploadHook
 from tagging.serving.middleware import add_error_handlers, add_middleware
 from tagging.serving.service import DOCS_ASSETS, Service, ServerConfig, build_service, confine, status_of
@@ -108,6 +109,7 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
     _add_ops_routes(app, svc)
     _add_docs(app, svc)
     _add_video_routes(app, svc)
+    add_catalog_routes(app, svc)
     _add_coldstart_routes(app, svc)
     return app
 

@@ -57,6 +57,28 @@ def validate_video_id(video_id: str) -> str:
     return video_id
 
 
+def is_missing(uri: str | Path) -> bool:
+    """Whether ``uri`` is a local directory that does not exist (reading it must not create it)."""
+    uri = str(uri)
+    if "://" in uri and not uri.startswith("file://"):
+        return False
+    return not Path(uri.removeprefix("file://")).exists()
+
+
+def connect(uri: str | Path) -> Any:
+    """A LanceDB connection (creates a local directory: call it only to write, or after :func:`is_missing`).
+
+    Raises:
+        CatalogError: The database cannot be opened.
+    """
+    import lancedb
+
+    try:
+        return lancedb.connect(str(uri))
+    except Exception as exc:  # noqa: BLE001
+        raise CatalogError(str(uri), f"cannot open LanceDB: {exc}") from exc
+
+
 def table_exists(db: Any, name: str) -> bool:
     """Whether the LanceDB connection ``db`` has a table ``name`` (across lancedb versions)."""
     names = db.list_tables() if hasattr(db, "list_tables") else db.table_names()
@@ -152,7 +174,7 @@ class Catalog:
     """A LanceDB table of videos.
 
     Args:
-        uri: Database directory (created on first write) or any LanceDB URI.
+        uri: Database directory (created on first write; reads of a missing one create nothing) or any LanceDB URI.
         table: Table name.
         dims: Vector sizes for a new table; an existing table keeps its own and
             must agree when given.
@@ -162,14 +184,9 @@ class Catalog:
     """
 
     def __init__(self, uri: str | Path = DEFAULT_DB, table: str = DEFAULT_TABLE, dims: CatalogDims | None = None) -> None:
-        import lancedb
-
         self.uri = str(uri)
         self.table_name = table
-        try:
-            self.db = lancedb.connect(self.uri)
-        except Exception as exc:  # noqa: BLE001
-            raise CatalogError(self.uri, f"cannot open LanceDB: {exc}") from exc
+        self._db: Any = None
         self._table = None
         self.dims = dims
         if self._exists():
@@ -179,8 +196,15 @@ class Catalog:
                 raise CatalogError(self.uri, f"table {table!r} has vector sizes {actual}, the extractors produce {dims}")
             self.dims = actual
 
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection, opened on first use (a local directory is created only then)."""
+        if self._db is None:
+            self._db = connect(self.uri)
+        return self._db
+
     def _exists(self) -> bool:
-        return table_exists(self.db, self.table_name)
+        return not (self._db is None and is_missing(self.uri)) and table_exists(self.db, self.table_name)
 
     @property
     def table(self) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from tagging.errors import CatalogError
-from tagging.store.catalog import sql_string, table_exists
+from tagging.store.catalog import connect, is_missing, sql_string, table_exists
 from tagging.store.writer import write_lock
 
 FAILURES_TABLE = "failures"
@@ -30,17 +30,22 @@ class FailureLog:
     """The ``failures`` table: one row per source uri that failed, with attempts."""
 
     def __init__(self, uri: str) -> None:
-        import lancedb
-
-        self.uri = uri
-        self.db = lancedb.connect(uri)
+        self.uri = str(uri)
+        self._db: Any = None
         self._table: Any = None
         self.known: dict[str, dict[str, Any]] = {}
         if self._exists():
             self.known = {r["uri"]: r for r in self.table.to_arrow().to_pylist()}
 
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection, opened on first use (a missing directory is created only to write)."""
+        if self._db is None:
+            self._db = connect(self.uri)
+        return self._db
+
     def _exists(self) -> bool:
-        return table_exists(self.db, FAILURES_TABLE)
+        return not (self._db is None and is_missing(self.uri)) and table_exists(self.db, FAILURES_TABLE)
 
     @property
     def table(self) -> Any:
@@ -66,6 +71,27 @@ class FailureLog:
         except Exception as exc:
             raise CatalogError(self.uri, f"cannot record failure of {uri}: {exc}") from exc
         self.known[uri] = row
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every recorded failure, most recent first."""
+        return sorted(self.known.values(), key=lambda r: (r["failed_at"], r["uri"]), reverse=True)
+
+    def clear_all(self) -> int:
+        """Forget every failure (the next backfill retries them all); the number forgotten.
+
+        Raises:
+            CatalogError: The delete failed.
+        """
+        n = len(self.known)
+        if n:
+            try:
+                with write_lock(self.uri, FAILURES_TABLE):
+                    self.table.checkout_latest()
+                    self.table.delete("true")
+            except Exception as exc:
+                raise CatalogError(self.uri, f"cannot clear the failures table: {exc}") from exc
+        self.known.clear()
+        return n
 
     def clear(self, uris: list[str]) -> None:
         """Forget failures of uris that have now succeeded."""

@@ -19,7 +19,7 @@ import pyarrow as pa
 from cb2cf.foldin import FoldInConfig, fold_in
 from cb2cf.space import CFSpace
 from tagging.errors import CatalogError, InvalidInteraction
-from tagging.store.catalog import sql_string, validate_video_id
+from tagging.store.catalog import connect, is_missing, sql_string, table_exists, validate_video_id
 from tagging.store.writer import write_lock
 
 logger = logging.getLogger(__name__)
@@ -43,12 +43,17 @@ class InteractionStore:
     """
 
     def __init__(self, uri: str | Path, config: FoldInConfig | None = None) -> None:
-        import lancedb
-
         self.uri = str(uri)
         self.config = config or FoldInConfig()
-        self.db = lancedb.connect(self.uri)
+        self._db: Any = None
         self._table: Any = None
+
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection, opened on first use."""
+        if self._db is None:
+            self._db = connect(self.uri)
+        return self._db
 
     @property
     def table(self) -> Any:
@@ -92,6 +97,27 @@ class InteractionStore:
         except Exception as exc:
             raise CatalogError(self.uri, f"cannot store {len(rows)} interactions: {exc}") from exc
         return len(rows)
+
+    def delete(self, video_id: str) -> int:
+        """Remove every event of ``video_id`` (a take-down); the number removed. A missing table stays missing.
+
+        Raises:
+            InvalidVideoId: Malformed video id.
+            CatalogError: The delete failed.
+        """
+        validate_video_id(video_id)
+        if self._table is None and (is_missing(self.uri) or not table_exists(self.db, INTERACTIONS_TABLE)):
+            return 0
+        where = f"video_id = {sql_string(video_id)}"
+        try:
+            with write_lock(self.uri, INTERACTIONS_TABLE):
+                self.table.checkout_latest()
+                n = int(self.table.count_rows(where))
+                if n:
+                    self.table.delete(where)
+        except Exception as exc:
+            raise CatalogError(self.uri, f"cannot delete the interactions of {video_id}: {exc}") from exc
+        return n
 
     def weights(self, video_id: str) -> dict[str, float]:
         """Summed event weight per user for one video."""

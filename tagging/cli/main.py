@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tagging.cli.tags import add_commands as add_tag_commands
 
     add_tag_commands(sub)  # train-tags, evaluate
+
+    from tagging.cli.demo import add_commands as add_demo_commands
+
+    add_demo_commands(sub)  # demo
     return parser
 
 

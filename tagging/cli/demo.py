@@ -32,7 +32,7 @@ Try it:
   curl -s -X POST {url}/videos/{new.stem}/interactions -H 'content-type: application/json' \\
        -d '{{"events": [{{"user_id": "{other}-fan-01", "event": "like"}}, {{"user_id": "{other}-fan-02", "event": "share"}}]}}'
   curl -s '{url}/users/{fan}/recommendations?k=5&new_share=0.4'     # warm items plus new videos, with why
-  curl -s '{url}/videos?tag=music&limit=5'; open {url}/docs
+  curl -s '{url}/videos?tag=music&limit=5'                        # the catalog; API docs at {url}/docs
 
 The same service later:
   tagging serve --db {demo.db} --root {demo.uploads} --space {demo.space} --cb2cf-model {demo.model} --port 8000

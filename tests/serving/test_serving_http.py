@@ -130,8 +130,12 @@ def test_tagging_serve_command_answers(tmp_path: Path) -> None:
             denied = client.get("/videos")
             assert denied.status_code == 401 and denied.json()["error"] == "Unauthorized"
             assert client.get("/videos/x", headers={"Authorization": "Bearer wrong"}).status_code == 401
-            ok = client.get("/openapi.json", headers={"Authorization": "Bearer s3cret"})
-            assert ok.status_code == 200 and ok.json()["info"]["title"] == "tagging"
+            ok = client.get("/videos", headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code in (200, 503) and ok.json() != denied.json()
+            docs = client.get("/docs")  # the docs open without the token, and ask for it (Authorize)
+            assert docs.status_code == 200 and client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+            schema = client.get("/openapi.json").json()
+            assert schema["info"]["title"] == "tagging" and schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     finally:
         proc.terminate()
         proc.wait(30)

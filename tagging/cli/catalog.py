@@ -37,8 +37,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         tags = ", ".join(f"{t} {s:.2f}" for t, s in zip(v["tags"], v["tag_scores"])) or "(no tags)"
         print(f"{v['video_id']}  {v['duration_s']:6.1f}s  {review:6}  {tags}")
     if not args.json:
-        shown = f"{page.offset + 1}-{page.offset + len(page.items)}" if page.items else "none"
-        print(f"{shown} of {page.total} videos in {args.db}")
+        if not page.total:
+            print(f"no videos match in {args.db}")
+        else:
+            shown = f"{page.offset + 1}-{page.offset + len(page.items)}" if page.items else "none"
+            print(f"{shown} of {page.total} videos in {args.db}")
     return 0
 
 

@@ -85,7 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
     if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("serving on %s without an API token: anyone who can reach it can write", args.host)
     config = ServerConfig(hook=hook, roots=args.root or [], max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-                          api_token=token)
+                          max_body_bytes=int(args.max_body_kb * 1024), body_timeout_s=args.body_timeout, api_token=token)
     serve(config, args.host, args.port, "info" if args.verbose else "warning")
     return 0
 
@@ -118,7 +118,9 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default localhost only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port; the address is printed)")
     p.add_argument("--root", action="append", help="directory POST /videos/by-path may read (repeatable; none: by-path is off)")
-    p.add_argument("--max-upload-mb", type=float, default=256.0, help="largest accepted upload")
+    p.add_argument("--max-upload-mb", type=float, default=256.0, help="largest accepted upload (POST /videos)")
+    p.add_argument("--max-body-kb", type=float, default=1024.0, help="largest accepted body of every other endpoint")
+    p.add_argument("--body-timeout", type=float, default=30.0, help="seconds a request body may stall before 408")
     p.add_argument("--workers", type=int, default=1, help="isolated decode processes")
     p.add_argument("--space", default=os.environ.get("TAGGING_CF_SPACE"), help="CF space dir: audiences and warm-up")
     p.add_argument("--audience-k", type=int, default=300, help="default seed audience size")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from serving_helpers import FakePipeline, planted_space
 
+from tagging.cli.main import main
 from tagging.serving.hook import HookConfig, UploadHook
 from tagging.serving.server import ServerConfig, create_app
 
@@ -25,31 +26,46 @@ def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-@pytest.mark.parametrize("flag, value", [("--cb2cf-model", "/nonexistent/model"), ("--space", "/nonexistent/space"),
-                                         ("--api-token-file", "/nonexistent/token"), ("--tag-head", "/nonexistent/head")])
-def test_bad_configuration_exits_before_binding(tmp_path: Path, flag: str, value: str) -> None:
-    done = run_serve("--db", str(tmp_path / "db"), flag, value)
-    assert done.returncode != 0
+def test_a_missing_model_exits_before_binding(tmp_path: Path) -> None:
+    """The real command in its own process: one line on stderr, exit 2, nothing listens, no catalog made."""
+    done = run_serve("--db", str(tmp_path / "db"), "--cb2cf-model", "/nonexistent/model")
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "nonexistent" in lines[0] and "Traceback" not in done.stderr, done.stderr
-    assert "listening" not in done.stdout  # never bound
+    assert done.returncode == 2 and len(lines) == 1 and "/nonexistent/model" in lines[0], done.stderr
+    assert "listening" not in done.stdout and not (tmp_path / "db").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--space", "/nonexistent/space"), ("--api-token-file", "/nonexistent/token"),
+                                         ("--tag-head", "/nonexistent/head")])
+def test_bad_configuration_exits_before_binding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture, flag: str, value: str) -> None:
+    def bind(*_: object) -> None:
+        raise AssertionError("bound although the configuration is bad")
+
+    monkeypatch.setattr("tagging.serving.server.bind", bind)
+    try:
+        code = main(["serve", "--port", "0", "--db", str(tmp_path / "db"), flag, value])
+    except SystemExit as exc:  # the token file: argparse-style exit with the message
+        code, message = exc.code, str(exc.code)
+    else:
+        message = capsys.readouterr().err
+    assert code not in (0, None) and "nonexistent" in message and len(message.strip().splitlines()) == 1, message
     assert not (tmp_path / "db").exists()
 
 
-def test_a_space_that_is_not_the_models_is_refused(tmp_path: Path) -> None:
+def test_a_space_that_is_not_the_models_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
     from serving_helpers import make_cb2cf
 
     from tagging.pipeline import Pipeline
 
-    planted_space(n_clusters=2, per_cluster=5, dim=8).save(tmp_path / "space")
-    p = Pipeline()
-    make_cb2cf(tmp_path / "model", p.dims(), seed=1, cf_dim=8,
-               extractors={m: e.extractor_id for m, e in p.extractors.items()})  # no space in its manifest: fine
-    other = planted_space(n_clusters=2, per_cluster=5, dim=4, seed=3)
-    other.save(tmp_path / "space4")
-    done = run_serve("--db", str(tmp_path / "db"), "--cb2cf-model", str(tmp_path / "model"), "--space",
-                     str(tmp_path / "space4"))
-    assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    monkeypatch.setattr("tagging.serving.server.bind", lambda *_: pytest.fail("bound"))
+    p = Pipeline()  # extractors are built, no weights loaded
+    make_cb2cf(tmp_path / "model", p.dims(), seed=1, cf_dim=8, extractors={m: e.extractor_id for m, e in p.extractors.items()})
+    planted_space(n_clusters=2, per_cluster=5, dim=4, seed=3).save(tmp_path / "space4")
+    assert main(["serve", "--port", "0", "--db", str(tmp_path / "db"), "--cb2cf-model", str(tmp_path / "model"),
+                 "--space", str(tmp_path / "space4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "space" in err[0], err
 
 
 def test_a_load_failure_after_binding_stops_the_server(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from tagging.errors import ExtractorError, TaggingError
 from tagging.extractors import AudioCues, Features, ItemContent, get_extractor, l2_normalize
 from tagging.inputs import MEDIA_EXTENSIONS, Caption, caption_text, default_video_id, expand_paths, load_captions
 from tagging.media import DecodedMedia, MediaLimits, decode, probe
+from tagging.media.thumbs import make_thumbnails
 from tagging.media.types import DEFAULT_NUM_FRAMES
 from tagging.results import Failure, IngestReport, VideoResult
 from tagging.store.catalog import Catalog, CatalogDims, default_db, validate_video_id
@@ -276,6 +277,7 @@ class Pipeline:
             extractors=self.versions,
             taxonomy_id=self.tagger.taxonomy.taxonomy_id,
             enrichment=enrichment,
+            thumbnails=make_thumbnails(media.frames, media.timestamps),
         )
         if self.cb2cf is not None:
             t = time.perf_counter()

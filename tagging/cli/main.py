@@ -69,6 +69,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key in ("frames_vector", "audio_vector", "text_vector", "fused_vector", "cf_vector"):
         if row.get(key) is not None:
             row[key] = f"<{len(row[key])} floats>"
+    for key in ("thumbnail", "frame_thumbs"):  # JPEGs for the web page
+        if row.get(key) is not None:
+            row[key] = f"<{len(row[key])} {'bytes' if key == 'thumbnail' else 'JPEGs'}>"
     row["tags_json"] = json.loads(row["tags_json"])
     print(json.dumps(row, default=str, indent=2))
     return 0

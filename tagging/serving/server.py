@@ -48,6 +48,7 @@ from tagging.errors import (
     TaggingError,
 )
 from tagging.serving.hook import HookConfig, UnknownUser, UploadHook
+from tagging.serving.ui import add_ui
 from tagging.store.catalog import jsonable_row
 from tagging.store.interactions import InvalidInteraction
 
@@ -220,6 +221,7 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
     _add_ops_routes(app, svc)
     _add_video_routes(app, svc)
     _add_coldstart_routes(app, svc)
+    add_ui(app, svc)  # the web page at /ui/ (tagging/serving/ui)
     return app
 
 

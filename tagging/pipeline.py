@@ -263,6 +263,9 @@ class Pipeline:
         tags = self.tagger.tag(features, texts, head_input=fused)
         add_text_timestamps(tags, enrichment)
         timings["tagging"] = time.perf_counter() - t
+        t = time.perf_counter()
+        thumbnails = make_thumbnails(media.frames, media.timestamps)
+        timings["thumbs"] = time.perf_counter() - t
         result = VideoResult(
             video_id=video_id,
             source_uri=str(Path(info.path).resolve()),
@@ -277,7 +280,7 @@ class Pipeline:
             extractors=self.versions,
             taxonomy_id=self.tagger.taxonomy.taxonomy_id,
             enrichment=enrichment,
-            thumbnails=make_thumbnails(media.frames, media.timestamps),
+            thumbnails=thumbnails,
         )
         if self.cb2cf is not None:
             t = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from tagging.cli.main import main
 from tagging.media.thumbs import THUMB_MAX_SIDE, jpeg_thumbnail, make_thumbnails
 from tagging.store.catalog import IMAGE_COLUMNS, Catalog, CatalogDims, jsonable_row, row_model
 
@@ -43,7 +45,8 @@ def test_make_thumbnails_spreads_over_the_frames() -> None:
     assert make_thumbnails([], []).poster is None
 
 
-def test_pipeline_rows_carry_thumbnails(pipeline, clips: dict[str, Path], tmp_path: Path) -> None:
+def test_pipeline_rows_carry_thumbnails(pipeline, clips: dict[str, Path], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
     r = pipeline.analyze(clips["good"])
     row = r.to_row()
     assert row["thumbnail"][:2] == b"\xff\xd8" and len(row["frame_thumbs"]) == len(row["frame_times"]) >= 2
@@ -53,6 +56,10 @@ def test_pipeline_rows_carry_thumbnails(pipeline, clips: dict[str, Path], tmp_pa
     got = cat.get(row["video_id"])
     assert got["thumbnail"] == row["thumbnail"] and got["frame_thumbs"] == row["frame_thumbs"]
     assert not set(IMAGE_COLUMNS) & set(jsonable_row(got))  # JPEG bytes never go into JSON answers
+    capsys.readouterr()
+    assert main(["show", row["video_id"], "--db", str(tmp_path / "db")]) == 0
+    shown = json.loads(capsys.readouterr().out)  # `tagging show` names the pictures instead of printing bytes
+    assert shown["thumbnail"] == f"<{len(row['thumbnail'])} bytes>" and shown["frame_thumbs"] == f"<{len(row['frame_thumbs'])} JPEGs>"
 
 
 def test_catalog_made_before_the_thumbnail_columns_still_loads(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from tagging.store.interactions import INTERACTIONS_TABLE
 logger = logging.getLogger(__name__)
 
 LIST_COLUMNS = ["video_id", "caption", "tags", "tag_scores", "review_passed", "review_json", "duration_s",
-                "ingested_at", "transcript", "ocr_text", "cf_model_version"]
+                "ingested_at", "transcript", "ocr_text", "cf_vector"]
 REVIEW_STATES = ("passed", "failed", "unreviewed")
 
 
@@ -110,17 +110,17 @@ def _list_item(row: dict[str, Any]) -> dict[str, Any]:
         "video_id": row["video_id"], "caption": row.get("caption") or "",
         "tags": list(zip(row.get("tags") or [], [round(float(s), 2) for s in row.get("tag_scores") or []])),
         "review": review_state(row), "blocking": review.get("blocking") or [],
-        "duration_s": float(row.get("duration_s") or 0.0), "placed": bool(row.get("cf_model_version")),
+        "duration_s": float(row.get("duration_s") or 0.0), "placed": row.get("cf_vector") is not None,
     }
 
 
 def catalog_page(hook: Hook, query: CatalogQuery) -> CatalogPage:
     """The catalog filtered by ``query``, newest first, one page of it, with tag and review counts."""
     catalog = hook.catalog
+    rows: list[dict[str, Any]] = []
     if catalog.count():
-        catalog.table.checkout_latest()
-    cols = [c for c in LIST_COLUMNS if catalog.count() and c in catalog.table.schema.names]
-    rows = catalog.columns(cols) if cols else []
+        catalog.table.checkout_latest()  # rows written by other processes too
+        rows = catalog.columns([c for c in LIST_COLUMNS if c in catalog.table.schema.names])
     rows.sort(key=lambda r: (r.get("ingested_at") is not None, r.get("ingested_at")), reverse=True)
     tag_counts = Counter(t for r in rows for t in (r.get("tags") or []))
     review_counts = Counter(review_state(r) for r in rows)
@@ -243,8 +243,8 @@ def _user_events(hook: Hook, user_id: str, limit: int = 50) -> list[dict[str, An
         return []
     store.table.checkout_latest()
     rows = store.table.search().where(f"user_id = {sql_string(user_id)}").select(["video_id", "event", "weight", "ts"]) \
-        .limit(limit).to_list()
-    return sorted(rows, key=lambda r: r["ts"], reverse=True)
+        .limit(None).to_list()
+    return sorted(rows, key=lambda r: r["ts"], reverse=True)[:limit]
 
 
 def user_view(hook: Hook, user_id: str, k: int = 20, new_share: float = 0.2) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 from serving_helpers import FAKE_DIMS, FakePipeline, planted_space, served
 
 from cb2cf.audience import AudienceConfig
+from tagging.errors import MediaNotFound
 from tagging.media.thumbs import make_thumbnails
 from tagging.serving.hook import HookConfig, UploadHook
 from tagging.serving.server import ServerConfig, create_app
@@ -23,13 +24,13 @@ def ui(tmp_path_factory: pytest.TempPathFactory):
     planted_space(n_clusters=4, per_cluster=30, dim=4).save(d / "space")
     cfg = HookConfig(db=str(d / "db"), space=str(d / "space"), maintenance_interval_s=None,
                      audience=AudienceConfig(k=8, exploration=0.25, n_clusters=4, near_clusters=1))
-    app = create_app(ServerConfig(hook=cfg), hook=UploadHook(cfg, pipeline=FakePipeline()))
-    with served(app) as client:
-        yield client, d
+    hook = UploadHook(cfg, pipeline=FakePipeline())
+    with served(create_app(ServerConfig(hook=cfg), hook=hook)) as client:
+        yield client, d, hook
 
 
 def test_empty_catalog_then_uploads(ui) -> None:
-    client, d = ui
+    client, d, _ = ui
     r = client.get("/ui/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"] and "No videos yet" in r.text
     assert client.get("/ui", follow_redirects=False).headers["location"] == "/ui/"
@@ -50,7 +51,7 @@ def test_empty_catalog_then_uploads(ui) -> None:
 
 
 def test_thumbnails_are_served_from_the_row_or_a_placeholder(ui) -> None:
-    client, d = ui
+    client, d, _ = ui
     with open(d / "clip.mp4", "rb") as fh:
         client.post("/videos", files={"file": ("clip.mp4", fh)}, data={"video_id": "nothumb"})
     r = client.get("/ui/thumbs/nothumb.jpg")  # the fake pipeline stores no pictures
@@ -73,7 +74,7 @@ def test_thumbnails_are_served_from_the_row_or_a_placeholder(ui) -> None:
 
 
 def test_video_and_user_pages(ui) -> None:
-    client, d = ui
+    client, d, _ = ui
     with open(d / "clip.mp4", "rb") as fh:
         client.post("/videos", files={"file": ("clip.mp4", fh)}, data={"video_id": "v9", "caption": "a caption"})
     page = client.get("/ui/videos/v9")
@@ -93,6 +94,30 @@ def test_video_and_user_pages(ui) -> None:
     ("/ui/users/nobody", 404, "not in the CF space"),
 ])
 def test_errors_are_html_pages(ui, path: str, status: int, text: str) -> None:
-    client, _ = ui
+    client, _, _ = ui
     r = client.get(path)
     assert r.status_code == status and "text/html" in r.headers["content-type"] and text in r.text
+
+
+def test_exposure_section_when_the_service_has_a_loop(ui, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seam to the cold-start loop: an ``exposure(video_id)`` callable in the loop's answer shape."""
+    client, d, hook = ui
+    with open(d / "clip.mp4", "rb") as fh:
+        client.post("/videos", files={"file": ("clip.mp4", fh)}, data={"video_id": "in-loop"})
+    assert 'id="exposure"' not in client.get("/ui/videos/in-loop").text  # no loop: no section
+
+    def exposure(video_id: str) -> dict:
+        if video_id != "in-loop":
+            raise MediaNotFound(video_id, "video never entered the cold-start loop")
+        return {"video_id": video_id, "state": "exposing", "stage": 1, "exposed_users": 60, "pool_sizes": [20, 40, 80],
+                "history": [{"kind": "stage", "stage": 0, "users": 20, "by_reason": {"score": 16, "exploration": 4}},
+                            {"kind": "decision", "stage": 0, "action": "promote", "metrics": {"engagement": 0.3125},
+                             "threshold": 0.2, "rule": "beta-bernoulli"},
+                            {"kind": "stage", "stage": 1, "users": 40, "by_reason": {"score": 32, "exploration": 8}}]}
+
+    monkeypatch.setattr(hook, "exposure", exposure, raising=False)
+    page = client.get("/ui/videos/in-loop").text
+    assert 'id="exposure"' in page and "shown to 60 users" in page and "20, 40, 80" in page
+    assert page.count("stage 0") >= 1 and "stage 1" in page and "<b>promote</b> (beta-bernoulli)" in page
+    assert "engagement 0.312" in page and "threshold 0.2" in page
+    assert 'id="exposure"' not in client.get("/ui/videos/a1").text  # a video outside the loop

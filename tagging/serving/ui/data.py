@@ -10,6 +10,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -196,20 +197,32 @@ def _placement(hook: Hook, video_id: str, row: dict[str, Any]) -> dict[str, Any]
             "audience": [{**u, "score": round(float(u["score"]), 3)} for u in audience]}
 
 
-def _exposure(hook: Hook, video_id: str) -> Any:
-    """Exposure stages of the cold-start loop, when the service has one (``hook.exposure(video_id)``)."""
-    fn = getattr(hook, "exposure", None)
-    if not callable(fn):
+ExposureFn = Callable[[str], dict[str, Any]]
+
+
+def _exposure(fn: ExposureFn | None, video_id: str) -> dict[str, Any] | None:
+    """A video's exposure state in the cold-start loop, when the service has one.
+
+    ``fn(video_id)`` answers ``{"state", "stage", "exposed_users", "pool_sizes", "history": [...]}``
+    (history entries ``{"kind": "stage", "stage", "users", "by_reason"}`` and ``{"kind": "decision",
+    "stage", "action", "metrics", "threshold", "rule"}``) or raises a ``TaggingError`` for a video
+    outside the loop.
+    """
+    if fn is None:
         return None
     try:
-        return fn(video_id)
+        ex = fn(video_id)
     except TaggingError as exc:
         logger.info("no exposure state for %s: %s", video_id, exc)
         return None
+    history = ex.get("history") or []
+    stages = [h for h in history if h.get("kind") == "stage"]
+    decisions = [h for h in history if h.get("kind") == "decision"]
+    return {**ex, "stages": stages, "decisions": decisions}
 
 
-def video_view(hook: Hook, video_id: str) -> dict[str, Any]:
-    """Everything the video page shows.
+def video_view(hook: Hook, video_id: str, exposure: ExposureFn | None = None) -> dict[str, Any]:
+    """Everything the video page shows (``exposure``: the cold-start loop's state of a video, if any).
 
     Raises:
         InvalidVideoId: Malformed id.
@@ -232,7 +245,7 @@ def video_view(hook: Hook, video_id: str) -> dict[str, Any]:
         "review_state": review_state(row),
         "placement": _placement(hook, video_id, row),
         "interactions": sorted(weights.items(), key=lambda kv: -kv[1]),
-        "exposure": _exposure(hook, video_id),
+        "exposure": _exposure(exposure, video_id),
         "extractors": _loads(row.get("extractors_json"), {}),
     }
 

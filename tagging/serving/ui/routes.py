@@ -29,7 +29,11 @@ EVENTS = ("view", "completion", "like", "share")
 
 
 class UIService(Protocol):
-    """What the pages need of the server's shared state (``tagging.serving.server._Service``)."""
+    """What the pages need of the server's shared state (``tagging.serving.server._Service``).
+
+    An ``exposure(video_id)`` callable on the service or its hook (the cold-start loop's state of a
+    video), when there is one, adds the exposure section to the video page.
+    """
 
     hook: Any
 
@@ -78,6 +82,12 @@ class _Pages:
             return self.render("message.html", _status(exc), title=exc.error_class, message=f"{exc.source}: {exc.reason}")
 
 
+def _stage_chart(exposure: dict[str, Any] | None) -> Any:
+    """Users shown per exposure stage."""
+    stages = exposure["stages"] if exposure else []
+    return bar_chart([Bar(f"stage {s.get('stage')}", float(s.get("users") or 0)) for s in stages], "users shown per stage")
+
+
 def add_ui(app: FastAPI, svc: UIService) -> None:
     """Serve the web page under ``/ui/`` (left out of the OpenAPI schema)."""
     static = resources.files("tagging.serving.ui") / "static"
@@ -113,11 +123,12 @@ def _add_pages(router: APIRouter, pages: _Pages) -> None:
     @router.get("/videos/{video_id}", response_class=HTMLResponse)
     def video(video_id: str) -> HTMLResponse:
         def build() -> dict[str, Any]:
-            v = data.video_view(hook, video_id)
+            exposure = getattr(pages.svc, "exposure", None) or getattr(hook, "exposure", None)
+            v = data.video_view(hook, video_id, exposure if callable(exposure) else None)
             tags = bar_chart([Bar(t["name"], t["score"], text=f"{t['score']:.2f}") for t in v["tags"]], "tag scores", 1.0)
             near = v["placement"]["nearest"] if v["placement"] else []
             near_chart = bar_chart([Bar(i, s, text=f"{s:.2f}") for i, s in near], "cosine to nearest warm items", 1.0)
-            return {"v": v, "tag_chart": tags, "near_chart": near_chart, "events": EVENTS}
+            return {"v": v, "tag_chart": tags, "near_chart": near_chart, "events": EVENTS, "stage_chart": _stage_chart(v["exposure"])}
 
         return pages.page("video.html", build, title=video_id)
 

@@ -121,3 +121,12 @@ def test_exposure_section_when_the_service_has_a_loop(ui, monkeypatch: pytest.Mo
     assert page.count("stage 0") >= 1 and "stage 1" in page and "<b>promote</b> (beta-bernoulli)" in page
     assert "engagement 0.312" in page and "threshold 0.2" in page
     assert 'id="exposure"' not in client.get("/ui/videos/a1").text  # a video outside the loop
+
+
+def test_stated_interests_when_the_service_stores_them(ui, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _, hook = ui
+    assert 'id="interests"' not in client.get("/ui/users/c1_u2").text
+    monkeypatch.setattr(hook, "interests", lambda user_id: {"user_id": user_id, "share": 0.5, "interests": [
+        {"label": "baking bread", "kind": "text", "share": 0.3}, {"label": "food", "kind": "tag", "share": 0.2}]}, raising=False)
+    page = client.get("/ui/users/c1_u2").text
+    assert 'id="interests"' in page and "baking bread · 30%" in page and "food · 20%" in page

@@ -198,6 +198,7 @@ def _placement(hook: Hook, video_id: str, row: dict[str, Any]) -> dict[str, Any]
 
 
 ExposureFn = Callable[[str], dict[str, Any]]
+InterestsFn = Callable[[str], dict[str, Any]]
 
 
 def _exposure(fn: ExposureFn | None, video_id: str) -> dict[str, Any] | None:
@@ -260,8 +261,20 @@ def _user_events(hook: Hook, user_id: str, limit: int = 50) -> list[dict[str, An
     return sorted(rows, key=lambda r: r["ts"], reverse=True)[:limit]
 
 
-def user_view(hook: Hook, user_id: str, k: int = 20, new_share: float = 0.2) -> dict[str, Any]:
-    """The user page: recommendations with why, and what the user did.
+def _interests(fn: InterestsFn | None, user_id: str) -> list[dict[str, Any]]:
+    """A user's stated interests ``[{"label", "kind", "share"}]``, when the service stores them."""
+    if fn is None:
+        return []
+    try:
+        return list(fn(user_id).get("interests") or [])
+    except TaggingError as exc:
+        logger.info("no interests for %s: %s", user_id, exc)
+        return []
+
+
+def user_view(hook: Hook, user_id: str, k: int = 20, new_share: float = 0.2,
+              interests: InterestsFn | None = None) -> dict[str, Any]:
+    """The user page: recommendations with why, what the user did, and stated interests (``interests``, if any).
 
     Raises:
         UnknownUser: Not a user of the CF space.
@@ -274,4 +287,4 @@ def user_view(hook: Hook, user_id: str, k: int = 20, new_share: float = 0.2) -> 
         found = catalog.table.search().where(id_filter(ids)).select(["video_id"]).limit(len(ids) + 1).to_list()
         catalog_ids = {r["video_id"] for r in found}
     return {"user_id": user_id, "new_share": new_share, "recs": rec["items"], "catalog_ids": catalog_ids,
-            "events": _user_events(hook, user_id)}
+            "events": _user_events(hook, user_id), "interests": _interests(interests, user_id)}

@@ -31,8 +31,8 @@ EVENTS = ("view", "completion", "like", "share")
 class UIService(Protocol):
     """What the pages need of the server's shared state (``tagging.serving.server._Service``).
 
-    An ``exposure(video_id)`` callable on the service or its hook (the cold-start loop's state of a
-    video), when there is one, adds the exposure section to the video page.
+    Optional callables on the service or its hook, offered with the cold-start loop, add sections:
+    ``exposure(video_id)`` (a video's exposure state) and ``interests(user_id)`` (stated interests).
     """
 
     hook: Any
@@ -82,6 +82,12 @@ class _Pages:
             return self.render("message.html", _status(exc), title=exc.error_class, message=f"{exc.source}: {exc.reason}")
 
 
+def _optional(svc: UIService, name: str) -> Any:
+    """A callable the service (or its hook) offers only with the cold-start loop, else None."""
+    fn = getattr(svc, name, None) or getattr(svc.hook, name, None)
+    return fn if callable(fn) else None
+
+
 def _stage_chart(exposure: dict[str, Any] | None) -> Any:
     """Users shown per exposure stage."""
     stages = exposure["stages"] if exposure else []
@@ -123,8 +129,7 @@ def _add_pages(router: APIRouter, pages: _Pages) -> None:
     @router.get("/videos/{video_id}", response_class=HTMLResponse)
     def video(video_id: str) -> HTMLResponse:
         def build() -> dict[str, Any]:
-            exposure = getattr(pages.svc, "exposure", None) or getattr(hook, "exposure", None)
-            v = data.video_view(hook, video_id, exposure if callable(exposure) else None)
+            v = data.video_view(hook, video_id, _optional(pages.svc, "exposure"))
             tags = bar_chart([Bar(t["name"], t["score"], text=f"{t['score']:.2f}") for t in v["tags"]], "tag scores", 1.0)
             near = v["placement"]["nearest"] if v["placement"] else []
             near_chart = bar_chart([Bar(i, s, text=f"{s:.2f}") for i, s in near], "cosine to nearest warm items", 1.0)
@@ -135,7 +140,7 @@ def _add_pages(router: APIRouter, pages: _Pages) -> None:
     @router.get("/users/{user_id}", response_class=HTMLResponse)
     def user(user_id: str, new_share: float = Query(0.2, ge=0.0, le=1.0)) -> HTMLResponse:
         def build() -> dict[str, Any]:
-            u = data.user_view(hook, user_id, 20, new_share)
+            u = data.user_view(hook, user_id, 20, new_share, _optional(pages.svc, "interests"))
             chart = bar_chart([Bar(str(it["id"]), max(float(it["score"]), 0.0), cls=it["source"], text=f"{it['score']:.2f}")
                                for it in u["recs"]], "recommendation scores (warm and new)")
             return {"u": u, "chart": chart}

@@ -53,8 +53,9 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def site(pipeline, tmp_path_factory: pytest.TempPathFactory):
+def site(browser, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """A served catalog of three clips (OCR text, colours, a tiny one held by review), placed in a planted space."""
+    pipeline = request.getfixturevalue("pipeline")  # after the browser check: no model loading just to skip
     from tagging.pipeline import Pipeline, PipelineConfig
 
     d = tmp_path_factory.mktemp("ui")

@@ -22,6 +22,7 @@ from tagging.errors import ExtractorError, TaggingError
 from tagging.extractors import AudioCues, Features, ItemContent, get_extractor, l2_normalize
 from tagging.inputs import MEDIA_EXTENSIONS, Caption, caption_text, default_video_id, expand_paths, load_captions
 from tagging.media import DecodedMedia, MediaLimits, decode, probe
+from tagging.media.thumbs import make_thumbnails
 from tagging.media.types import DEFAULT_NUM_FRAMES
 from tagging.results import Failure, IngestReport, VideoResult
 from tagging.store.catalog import Catalog, CatalogDims, default_db, validate_video_id
@@ -262,6 +263,9 @@ class Pipeline:
         tags = self.tagger.tag(features, texts, head_input=fused)
         add_text_timestamps(tags, enrichment)
         timings["tagging"] = time.perf_counter() - t
+        t = time.perf_counter()
+        thumbnails = make_thumbnails(media.frames, media.timestamps)
+        timings["thumbs"] = time.perf_counter() - t
         result = VideoResult(
             video_id=video_id,
             source_uri=str(Path(info.path).resolve()),
@@ -277,6 +281,7 @@ class Pipeline:
             taxonomy_id=self.tagger.taxonomy.taxonomy_id,
             truncated_at=media.truncated_at,
             enrichment=enrichment,
+            thumbnails=thumbnails,
         )
         if self.cb2cf is not None:
             t = time.perf_counter()

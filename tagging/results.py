@@ -12,6 +12,7 @@ import numpy as np
 from tagging.enrich.enricher import Enrichment
 from tagging.extractors import Features
 from tagging.media import MediaInfo
+from tagging.media.thumbs import Thumbnails
 from tagging.tags.tagger import Tag
 
 
@@ -35,6 +36,7 @@ class VideoResult:
     cf_model_version: str | None = None
     enrichment: Enrichment | None = None
     truncated_at: float | None = None
+    thumbnails: Thumbnails | None = None
 
     @property
     def duration_s(self) -> float:
@@ -72,6 +74,12 @@ class VideoResult:
             "review_passed": e.review.passed if e.review is not None else None,
         }
 
+    def _thumbnail_columns(self) -> dict[str, Any]:
+        t = self.thumbnails
+        if t is None:
+            return {}
+        return {"thumbnail": t.poster, "frame_thumbs": t.frames or None, "frame_times": t.times or None}
+
     def to_row(self) -> dict[str, Any]:
         """The catalog row for this result."""
         f = self.features
@@ -105,6 +113,7 @@ class VideoResult:
             "tag_scores": [float(t.score) for t in self.tags],
             "tags_json": json.dumps([t.to_dict() for t in self.tags], default=_jsonable),
             **self._enrichment_columns(),
+            **self._thumbnail_columns(),
             "cf_vector": self.cf_vector.tolist() if self.cf_vector is not None else None,
             "cf_model_version": self.cf_model_version,
             "extractors_json": json.dumps(self.extractors),

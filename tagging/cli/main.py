@@ -80,6 +80,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key in VECTOR_COLUMNS:
         if out.get(key) is not None:
             out[key] = f"<{len(out[key])} floats>"
+    for key in ("thumbnail", "frame_thumbs"):  # JPEGs for the web page (jsonable_row leaves them out)
+        if row.get(key) is not None:
+            out[key] = f"<{len(row[key])} {'bytes' if key == 'thumbnail' else 'JPEGs'}>"
     print(json.dumps(out, default=str, indent=2))
     return 0
 

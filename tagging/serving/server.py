@@ -44,6 +44,7 @@ from tagging.serving.catalog_routes import add_catalog_routes
 from tagging.serving.hook import UploadHook
 from tagging.serving.middleware import add_error_handlers, add_middleware
 from tagging.serving.service import DOCS_ASSETS, Service, ServerConfig, build_service, confine, status_of
+from tagging.serving.ui import add_ui
 from tagging.store.catalog import jsonable_row
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
     _add_video_routes(app, svc)
     add_catalog_routes(app, svc)
     _add_coldstart_routes(app, svc)
+    add_ui(app, svc)  # the web page at /ui/ (tagging/serving/ui)
     return app
 
 

@@ -40,6 +40,8 @@ DEFAULT_CF_DIM = 64
 # feature vectors (content side) and all vector columns of a row
 FEATURE_VECTORS = ("frames_vector", "audio_vector", "text_vector", "fused_vector")
 VECTOR_COLUMNS = (*FEATURE_VECTORS, "cf_vector")
+# small JPEGs stored at ingest for the web page (binary: never part of a JSON answer)
+IMAGE_COLUMNS = ("thumbnail", "frame_thumbs")
 
 
 def validate_video_id(video_id: str) -> str:
@@ -159,6 +161,10 @@ def row_model(dims: CatalogDims) -> type:
         "taxonomy_id": (str, ""),
         "timings_json": (str, "{}"),
         "ingested_at": (datetime, ...),
+        # added later: tables made before lack them, ``Catalog.upsert`` adds them (null for old rows)
+        "thumbnail": (Optional[bytes], None),
+        "frame_thumbs": (Optional[list[bytes]], None),
+        "frame_times": (Optional[list[float]], None),
     }
     return create_model("CatalogRow", __base__=LanceModel, **fields)
 
@@ -259,6 +265,7 @@ class Catalog:
             latest[validate_video_id(row["video_id"])] = row
         table = self.table
         self._check_vectors(latest.values())
+        self._add_new_columns()
         model = row_model(self.dims)
         try:
             full = [model(**r).model_dump() for r in latest.values()]  # fills defaults, checks types
@@ -287,6 +294,19 @@ class Catalog:
             return row_model(self.table and self.dims)(**row).model_dump()
         except Exception as exc:  # noqa: BLE001 - pydantic ValidationError
             raise CatalogError(str(row.get("video_id")), f"row does not fit the catalog schema: {exc}") from exc
+
+    def _add_new_columns(self) -> None:
+        """Add the schema's nullable columns an older table lacks (its rows get nulls)."""
+        have = set(self.table.schema.names)
+        new = [f for f in row_model(self.dims).to_arrow_schema() if f.name not in have and f.nullable]
+        if new:
+            try:
+                self.table.add_columns(pa.schema(new))
+            except Exception as exc:  # noqa: BLE001 - a concurrent writer may have added them first
+                self.table.checkout_latest()
+                if not {f.name for f in new} <= set(self.table.schema.names):
+                    raise CatalogError(self.uri, f"cannot add columns {[f.name for f in new]}: {exc}") from exc
+            logger.info("catalog %s: added columns %s", self.uri, [f.name for f in new])
 
     def _check_vectors(self, rows: Any) -> None:
         sizes = {"frames_vector": self.dims.frames, "audio_vector": self.dims.audio, "text_vector": self.dims.text,
@@ -365,7 +385,7 @@ def jsonable_row(row: dict[str, Any], vectors: bool = True) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for k, v in row.items():
-        if k.startswith("_") or (not vectors and k in FEATURE_VECTORS):
+        if k.startswith("_") or k in IMAGE_COLUMNS or (not vectors and k in FEATURE_VECTORS):
             continue
         if isinstance(v, np.ndarray):
             v = v.tolist()

@@ -118,8 +118,8 @@ def _truth(split: Split, dataset: str | Path, like_rating: float, items: np.ndar
     return W
 
 
-def _placements(split: Split, cfg: SimConfig, seed: int, model: CB2CF | None) -> dict[str, np.ndarray]:
-    """Ridge (alpha on cold validation) and CB2CF (given, or trained on the warm items) vectors of the test items."""
+def _placements(split: Split, cfg: SimConfig, seed: int, model: CB2CF | None, part: str) -> dict[str, np.ndarray]:
+    """Ridge (alpha on cold validation) and CB2CF (given, or trained on the warm items) vectors of the ``part`` items."""
     Xc = concat_views(split.feats, split.masks)
     rows, U = split.rows, split.space.user_vectors
 
@@ -130,8 +130,8 @@ def _placements(split: Split, cfg: SimConfig, seed: int, model: CB2CF | None) ->
     if model is None:
         tcfg = TrainConfig(name="cb2cf-simulate", seed=seed, max_seconds=cfg.max_train_seconds)
         model, _ = train_cb2cf(split.item_set("warm"), split.space, tcfg, split.item_set("val"), split.specs)
-    test = split.item_set("test")
-    return {"ridge": ridge_predict(W, Xc[rows["test"]]).astype(np.float32),
+    test = split.item_set(part)
+    return {"ridge": ridge_predict(W, Xc[rows[part]]).astype(np.float32),
             "cb2cf": model.predict(test.features, test.masks).astype(np.float32)}
 
 
@@ -148,8 +148,11 @@ def _usable(model: CB2CF | None, split: Split) -> CB2CF | None:
 
 
 def build_world(dataset: str | Path, seed: int = 0, config: SimConfig | None = None,
-                cache_dir: str | Path | None = None, model: CB2CF | None = None) -> World:
+                cache_dir: str | Path | None = None, model: CB2CF | None = None, part: str = "test") -> World:
     """Split, truth, placements, the oracle and the audience model for one seed.
+
+    ``part="val"`` simulates the cold *validation* items instead (for tuning the loop's
+    settings without looking at the test items).
 
     Raises:
         ContentError, InteractionLogError: Malformed dataset.
@@ -159,11 +162,12 @@ def build_world(dataset: str | Path, seed: int = 0, config: SimConfig | None = N
     split = prepare_split(dataset, seed, cfg.cold_frac, cfg.factors, cache_dir)
     secs = {"split": time.time() - t0}
     rng = np.random.default_rng([seed, 7])
-    order = rng.permutation(len(split.cold_test))
-    items = split.cold_test[order]
+    cold = {"test": split.cold_test, "val": split.cold_val}[part]
+    order = rng.permutation(len(cold))
+    items = cold[order]
     W = _truth(split, dataset, cfg.like_rating, items)
     t0 = time.time()
-    P = _placements(split, cfg, seed, _usable(model, split))
+    P = _placements(split, cfg, seed, _usable(model, split), part)
     P = {k: v[order] for k, v in P.items()}
     secs["placements"] = time.time() - t0
     t0 = time.time()
@@ -172,7 +176,7 @@ def build_world(dataset: str | Path, seed: int = 0, config: SimConfig | None = N
     ou = oracle.user_vectors[[oracle.user_index(u) for u in split.space.user_ids]]
     oracle_scores = ou @ oracle.item_vectors[[oracle.item_index(i) for i in items]].T
     secs["oracle"] = time.time() - t0
-    genres = split.feats["genres"][split.rows["test"]][order] * split.masks["genres"][split.rows["test"]][order, None]
+    genres = split.feats["genres"][split.rows[part]][order] * split.masks["genres"][split.rows[part]][order, None]
     activity = np.asarray(split.warm_train.matrix.sum(1)).ravel().astype(np.float64)
     aud = Audience(split.space, AudienceConfig(n_clusters=cfg.n_clusters, exploration=cfg.ladder.exploration, seed=seed))
     cohorts = [np.arange(i, min(i + cfg.cohort_size, len(items))) for i in range(0, len(items), cfg.cohort_size)]

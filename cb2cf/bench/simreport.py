@@ -81,8 +81,10 @@ def _cell(mean: float | None, std: float | None) -> str:
     return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
-def format_table(results: list[dict[str, Any]], budget: dict[str, int] | None = None) -> str:
-    """Markdown table: one row per policy, mean ± std over the seeds given."""
+def format_table(results: list[dict[str, Any]], budget: dict[str, int] | None = None,
+                 extra: dict[str, list[dict[str, float | None]]] | None = None) -> str:
+    """Markdown table: one row per policy, mean ± std over the seeds given (plus ``extra`` rows: name -> per-seed
+    metrics, e.g. the loop without exploration)."""
     s = summary(results)
     seeds = ", ".join(str(r["seed"]) for r in results)
     lines = [f"Closed-loop cold start on {results[0]['dataset']} (seeds {seeds}; mean ± std over seeds)", "",
@@ -90,6 +92,13 @@ def format_table(results: list[dict[str, Any]], budget: dict[str, int] | None = 
     for p in POLICIES:
         cells = [_cell(s[p][m]["mean"], s[p][m]["std"] if len(results) > 1 else None) for m in METRICS]
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    for name, runs in (extra or {}).items():
+        cells = []
+        for m in METRICS:
+            vals = [r[m] for r in runs if r[m] is not None]
+            cells.append(_cell(float(np.mean(vals)) if vals else None, float(np.std(vals)) if len(runs) > 1 and vals
+                               else None))
+        lines.append(f"| *{name}* | " + " | ".join(cells) + " |")
     if budget:
         lines += ["", "impressions per policy: " + ", ".join(f"{k} {v}" for k, v in budget.items())]
     return "\n".join(lines)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +272,9 @@ def simulate(world: World, cfg: SimConfig | None = None, seed: int = 0) -> dict[
     traces = {name: run_policy(world, name, cfg, seed) for name in POLICIES}
     world.seconds["simulation"] = time.time() - t0
     return traces
+
+
+def ablation(world: World, cfg: SimConfig | None = None, seed: int = 0) -> Trace:
+    """``cb2cf_loop`` without its exploration share: what exploration costs and buys."""
+    cfg = cfg or SimConfig()
+    return run_policy(world, "cb2cf_loop", replace(cfg, ladder=replace(cfg.ladder, exploration=0.0)), seed)

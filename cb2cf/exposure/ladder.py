@@ -49,6 +49,8 @@ class LadderConfig:
         prior_strength: Pseudo-count of the creator prior's shrinkage toward the global mean.
         graduate_blend: Fold-in blend at which a video's vector counts as interaction-based.
         stage_window_s: A stage's time window: after it the stage is decided with what came in.
+        min_cohort: Stages whose impressions are in wait for this many videos at the same stage
+            before they are decided together (a closed window decides them anyway).
     """
 
     first_pool: int = 300
@@ -63,6 +65,7 @@ class LadderConfig:
     prior_strength: float = 5.0
     graduate_blend: float = 0.9
     stage_window_s: float = 3600.0
+    min_cohort: int = 10
 
     def __post_init__(self) -> None:
         self.growth = tuple(float(g) for g in self.growth)

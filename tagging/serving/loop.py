@@ -130,10 +130,12 @@ class ColdStartLoop:
         got = self.host.interactions.events_many(video_ids)
         return {v: got.get(v, []) for v in video_ids}
 
-    def _due(self, ex: Exposure, opened: datetime, now: datetime, events: list[dict[str, Any]], force: bool) -> bool:
+    def _due(self, ex: Exposure, opened: datetime, now: datetime, events: list[dict[str, Any]]) -> str | None:
+        """``"window"`` (closed), ``"impressions"`` (every stage user has an event) or None."""
+        if (now - opened).total_seconds() >= self.config.stage_window_s:
+            return "window"
         seen = {e["user_id"] for e in events}
-        window = (now - opened).total_seconds() >= self.config.stage_window_s
-        return force or window or (bool(ex.stage_users) and set(ex.stage_users) <= seen)
+        return "impressions" if ex.stage_users and set(ex.stage_users) <= seen else None
 
     def _priors(self) -> dict[str, float]:
         """Creator priors from every stored decision (1 promoted / graduated, 0 otherwise)."""
@@ -159,10 +161,15 @@ class ColdStartLoop:
         active = self.store.in_states(("pool", "promoted"))
         events = self._events([ex.video_id for ex, _ in active])
         by_stage: dict[int, list[tuple[Exposure, datetime]]] = {}
+        closed: set[int] = set()
         for ex, opened in active:
-            stage_events = [e for e in events[ex.video_id] if e["user_id"] in set(ex.stage_users)]
-            if self._due(ex, opened, now, stage_events, force):
+            why = "forced" if force else self._due(ex, opened, now, [e for e in events[ex.video_id]
+                                                                     if e["user_id"] in set(ex.stage_users)])
+            if why:
                 by_stage.setdefault(ex.stage, []).append((ex, opened))
+                closed |= {ex.stage} if why != "impressions" else set()
+        # impressions in but too few videos at that stage to compare: wait for the cohort (or the window)
+        by_stage = {s: c for s, c in by_stage.items() if s in closed or len(c) >= self.config.min_cohort}
         priors = self._priors()
         report: dict[str, Any] = {"decided": [], "reentered": [], "graduated": []}
         for stage, cohort in sorted(by_stage.items()):

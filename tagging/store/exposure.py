@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +17,7 @@ import pyarrow as pa
 from cb2cf.exposure import Exposure
 from tagging.errors import CatalogError
 from tagging.store.catalog import id_filter, sql_string, validate_video_id
+from tagging.store.sidetable import SideTable
 from tagging.store.writer import write_lock
 
 logger = logging.getLogger(__name__)
@@ -33,26 +33,10 @@ SCHEMA = pa.schema([
 ])
 
 
-class ExposureStore:
-    """Exposure states in LanceDB.
+class ExposureStore(SideTable):
+    """Exposure states in LanceDB (the ``exposure`` table beside the catalog)."""
 
-    Args:
-        uri: LanceDB directory (the catalog's).
-    """
-
-    def __init__(self, uri: str | Path) -> None:
-        import lancedb
-
-        self.uri = str(uri)
-        self.db = lancedb.connect(self.uri)
-        self._table: Any = None
-
-    @property
-    def table(self) -> Any:
-        """The exposure table (created on first use)."""
-        if self._table is None:
-            self._table = self.db.create_table(EXPOSURE_TABLE, schema=SCHEMA, exist_ok=True)
-        return self._table
+    NAME, KEY, SCHEMA = EXPOSURE_TABLE, "video_id", SCHEMA
 
     def put(self, exposures: list[Exposure], opened_at: dict[str, datetime] | None = None) -> None:
         """Insert or replace the rows of ``exposures`` in one commit.
@@ -74,12 +58,7 @@ class ExposureStore:
                                                             else now)
             rows.append({"video_id": e.video_id, "state": e.state, "stage": int(e.stage), "stage_opened_at": opened,
                          "exposure_json": json.dumps(e.to_dict()), "updated_at": now})
-        try:
-            with write_lock(self.uri, EXPOSURE_TABLE):
-                (self.table.merge_insert("video_id").when_matched_update_all().when_not_matched_insert_all()
-                 .execute(pa.Table.from_pylist(rows, schema=SCHEMA)))
-        except Exception as exc:
-            raise CatalogError(self.uri, f"cannot store {len(rows)} exposure states: {exc}") from exc
+        self.upsert(rows, f"{len(rows)} exposure states")
 
     def _rows(self, video_ids: list[str]) -> list[dict[str, Any]]:
         if not video_ids:

@@ -12,15 +12,14 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from tagging.errors import CatalogError, InvalidInterest
+from tagging.errors import InvalidInterest
 from tagging.store.catalog import sql_string
-from tagging.store.writer import write_lock
+from tagging.store.sidetable import SideTable
 
 logger = logging.getLogger(__name__)
 
@@ -89,26 +88,10 @@ def check_interests(user_id: str, items: list[dict[str, Any]], tags: set[str]) -
     return out
 
 
-class InterestStore:
-    """Stated interests per user in LanceDB (beside the catalog).
+class InterestStore(SideTable):
+    """Stated interests per user in LanceDB (the ``interests`` table beside the catalog)."""
 
-    Args:
-        uri: LanceDB directory (the catalog's).
-    """
-
-    def __init__(self, uri: str | Path) -> None:
-        import lancedb
-
-        self.uri = str(uri)
-        self.db = lancedb.connect(self.uri)
-        self._table: Any = None
-
-    @property
-    def table(self) -> Any:
-        """The interests table (created on first use)."""
-        if self._table is None:
-            self._table = self.db.create_table(INTERESTS_TABLE, schema=SCHEMA, exist_ok=True)
-        return self._table
+    NAME, KEY, SCHEMA = INTERESTS_TABLE, "user_id", SCHEMA
 
     def put(self, user_id: str, interests: list[Interest]) -> None:
         """Replace the user's interests.
@@ -118,12 +101,7 @@ class InterestStore:
         """
         row = {"user_id": str(user_id), "interests_json": json.dumps([i.to_json() for i in interests]),
                "updated_at": datetime.now(UTC)}
-        try:
-            with write_lock(self.uri, INTERESTS_TABLE):
-                (self.table.merge_insert("user_id").when_matched_update_all().when_not_matched_insert_all()
-                 .execute(pa.Table.from_pylist([row], schema=SCHEMA)))
-        except Exception as exc:
-            raise CatalogError(self.uri, f"cannot store the interests of {user_id!r}: {exc}") from exc
+        self.upsert([row], f"the interests of {user_id!r}")
 
     def get(self, user_id: str) -> list[Interest]:
         """The user's interests (empty when none were stated)."""

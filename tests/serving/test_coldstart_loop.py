@@ -91,3 +91,10 @@ def test_refused_videos_write_nothing_and_delete_removes_the_state(loop) -> None
     assert lp.store.delete("good") == 1 and lp.store.get("good") is None and lp.store.delete("good") == 0
     with pytest.raises(MediaNotFound, match="never entered"):
         lp.exposure("good")
+
+
+def test_placing_a_text_needs_a_model_with_a_text_view() -> None:
+    from tagging.coldstart import place_text
+
+    with pytest.raises(NotEligible, match="text"):
+        place_text(None, None, "exam revision", "u1")

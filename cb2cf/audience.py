@@ -70,6 +70,17 @@ class Audience:
         km = KMeans(n_clusters=n, n_init=4, random_state=self.config.seed).fit(units)
         self.labels: np.ndarray = km.labels_.astype(int)
         self.centroids: np.ndarray = _unit(km.cluster_centers_).astype(np.float32)
+        self._about: dict[int, list[str]] = {}
+
+    def cluster_about(self, cluster: int, n: int = 3) -> list[str]:
+        """What an interest cluster is about: the ids of the ``n`` warm items nearest its centroid."""
+        if cluster not in self._about:
+            iv = self.space.item_vectors
+            if len(iv) == 0:
+                return []
+            sims = _unit(iv.astype(np.float64)) @ self.centroids[cluster].astype(np.float64)
+            self._about[cluster] = [str(self.space.item_ids[i]) for i in np.argsort(-sims, kind="stable")[:max(n, 5)]]
+        return self._about[cluster][:n]
 
     def nearest_clusters(self, item_vec: np.ndarray, n: int | None = None) -> list[int]:
         """The item's ``n`` nearest interest clusters by cosine similarity, nearest first."""
@@ -90,8 +101,9 @@ class Audience:
                 the item vector, so the same item gets the same audience.
 
         Returns:
-            ``[{"user_id", "score", "reason": "score" | "exploration", "cluster"}, ...]``:
-            exploit users by descending score first, then exploration users.
+            ``[{"user_id", "score", "reason": "score" | "exploration", "cluster", "why"}, ...]``:
+            exploit users by descending score first, then exploration users (with
+            ``cluster_about``: the warm items nearest their cluster).
 
         Raises:
             ValueError: Wrong vector shape, non-finite values, or ``exploration`` outside [0, 1].
@@ -146,5 +158,11 @@ class Audience:
         return picked
 
     def _entry(self, i: int, scores: np.ndarray, reason: str) -> dict[str, Any]:
-        return {"user_id": str(self.space.user_ids[i]), "score": float(scores[i]), "reason": reason,
-                "cluster": int(self.labels[i])}
+        c = int(self.labels[i])
+        entry = {"user_id": str(self.space.user_ids[i]), "score": float(scores[i]), "reason": reason, "cluster": c}
+        if reason == "exploration":
+            about = self.cluster_about(c)
+            entry |= {"why": f"exploration from cluster {c} (near items {', '.join(about)})", "cluster_about": about}
+        else:
+            entry["why"] = f"score {scores[i]:.3f} against the video's vector (top of the CF ranking)"
+        return entry

@@ -1,6 +1,6 @@
 """``cb2cf`` command line: a thin layer over the library.
 
-Subcommands: ``benchmark``, ``train-space``, ``import-space``, ``train``, ``predict``.
+Subcommands: ``benchmark``, ``train-space``, ``import-space``, ``train``, ``predict``, ``simulate``.
 Feature tables are ``.npz`` files (see :func:`cb2cf.features.save_features_npz`).
 """
 
@@ -132,6 +132,53 @@ def _predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(a: argparse.Namespace) -> int:
+    from cb2cf.bench.simreport import format_table, metrics, plot, result, summary, write_json
+    from cb2cf.bench.simulate import SimConfig, ablation, build_world, simulate
+    from cb2cf.model import CB2CF
+
+    cfg = SimConfig(cohort_size=a.cohort_size, max_train_seconds=a.max_seconds)
+    model = CB2CF.load(a.model) if a.model else None
+    results, budget, no_explore = [], {}, []
+    for i, seed in enumerate(a.seed):
+        world = build_world(a.dataset, seed, cfg, a.cache_dir, model)
+        traces = simulate(world, cfg, seed)
+        results.append(result(a.dataset, seed, world, traces))
+        no_explore.append(metrics(world, ablation(world, cfg, seed)))
+        budget = {k: int(t.E.sum()) for k, t in traces.items()}
+        logger.info("seed %d: %s", seed, {k: round(v, 1) for k, v in world.seconds.items()})
+        out = Path(a.json) if a.json else None
+        if out is not None and len(a.seed) > 1:
+            out = out.with_name(f"{out.stem}-seed{seed}{out.suffix}")
+        if out is not None:
+            write_json(results[-1], out)
+            print(f"wrote {out}")
+        if a.plot and (i == 0 or out is not None):
+            png = plot(traces, (out or Path(f"cb2cf-simulate-seed{seed}.json")).with_suffix(".png"),
+                       f"{Path(a.dataset).name}, seed {seed}")
+            print(f"wrote {png}")
+    print(format_table(results, budget, {"cb2cf_loop without exploration (ablation)": no_explore}))
+    if a.json and len(a.seed) > 1:
+        write_json({"dataset": str(a.dataset), "seeds": list(a.seed), "summary": summary(results)}, a.json)
+        print(f"wrote {a.json}")
+    return 0
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    """The ``simulate`` subcommand."""
+    s = sub.add_parser("simulate", help="closed-loop cold-start benchmark (exposure ladder) on a MovieLens directory")
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--seed", type=int, nargs="+", default=[0],
+                   help="one or more seeds; with several, --json gets one file per seed plus the mean/std summary")
+    s.add_argument("--json", help="write {dataset, seed, methods} as JSON here")
+    s.add_argument("--plot", action="store_true", help="save audience reached vs impressions as PNG next to the JSON")
+    s.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "cb2cf"), help="text-embedding cache")
+    s.add_argument("--model", help="a saved CB2CF model (used when trained for the split's space, else one is trained)")
+    s.add_argument("--max-seconds", type=float, default=150.0, help="CB2CF training time cap")
+    s.add_argument("--cohort-size", type=int, default=100, help="items compared together at each stage")
+    s.set_defaults(fn=_simulate)
+
+
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     """The ``benchmark`` subcommand."""
     b = sub.add_parser("benchmark", help="cold-start benchmark on a MovieLens 'latest' directory")
@@ -209,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     sub = p.add_subparsers(dest="cmd", required=True)
-    for add in (_add_benchmark, _add_train_space, _add_import_space, _add_train, _add_predict):
+    for add in (_add_benchmark, _add_train_space, _add_import_space, _add_train, _add_predict, _add_simulate):
         add(sub)
     return p
 

@@ -38,3 +38,15 @@ class ModelFileError(CB2CFError, OSError):
 
 class SpaceError(CB2CFError, ValueError):
     """A CF space is inconsistent (ids vs vectors, dims, non-finite values)."""
+
+
+class ExposureError(CB2CFError, ValueError):
+    """A cold-start exposure request is refused (see :mod:`cb2cf.exposure`)."""
+
+
+class LadderConfigError(ExposureError):
+    """An exposure ladder that does not grow, or shares outside [0, 1]."""
+
+
+class NotEligibleError(ExposureError):
+    """Stages asked of a video that did not pass the review gate, or one in the wrong state."""

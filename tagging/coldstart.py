@@ -183,3 +183,28 @@ def export_features(catalog: Any, path: str | Path, views: tuple[str, ...] = ("f
     ids = np.array([row["video_id"] for row in data])
     save_features_npz(str(path), ids, feats, masks, {v: next(iter(extractor_ids[v])) for v in views})
     return len(data)
+
+
+class TextEmbedder(Protocol):
+    """What :func:`place_text` needs of the pipeline's text extractor."""
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray: ...
+
+
+def place_text(model: CB2CF | None, text_extractor: TextEmbedder | None, text: str, source: str) -> np.ndarray:
+    """Place a text alone in the CF space: the pipeline's text embedding through the model's ``text``
+    view, every other view missing (how a user's stated interest finds its place).
+
+    Raises:
+        NotEligible: No CB2CF model, no text extractor, or the model has no text view.
+    """
+    from tagging.errors import NotEligible
+
+    if model is None or text_extractor is None or "text" not in model.views:
+        raise NotEligible(source, "placing a text needs a CB2CF model with a 'text' view and the pipeline's "
+                                  "text extractor")
+    vec = np.asarray(text_extractor.embed_texts([text]), np.float32)[0]
+    feats = {v: np.zeros((1, d), np.float32) for v, d in model.views.items()}
+    masks = {v: np.zeros(1, bool) for v in model.views}
+    feats["text"], masks["text"] = vec[None], np.ones(1, bool)
+    return model.predict(feats, masks)[0]

@@ -113,3 +113,11 @@ class LabelsError(TaxonomyError):
 
 class HeadMismatchError(ModelLoadError):
     """A tag head was trained for another taxonomy, feature size or set of extractors."""
+
+
+class InvalidInterest(TaggingError):
+    """A stated interest is refused: empty or over-long text, an unknown taxonomy tag, a bad share."""
+
+
+class NotEligible(TaggingError):
+    """A cold-start stage asked of a video that failed review, has no CF vector, or is in the wrong state."""

@@ -33,6 +33,6 @@ def add_catalog_routes(app: FastAPI, svc: Service) -> None:
 
     @app.delete("/videos/{video_id}", tags=["catalog"])
     def delete(video_id: str) -> dict[str, Any]:
-        """Take a video down: its row and its interactions are deleted (404 when it has neither)."""
+        """Take a video down: its row, its interactions and its exposure state are deleted (404 when it has none)."""
         svc.require_ready()
-        return queries.takedown(svc.hook.catalog, svc.hook.interactions, video_id)
+        return queries.takedown(svc.hook.catalog, svc.hook.interactions, video_id, svc.hook.exposure_store)

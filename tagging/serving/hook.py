@@ -38,6 +38,8 @@ from tagging.serving.isolation import (
 )
 from tagging.store.catalog import DEFAULT_DB, Catalog, jsonable_row, validate_video_id
 from tagging.store.interactions import FoldInConfig, InteractionStore
+from tagging.store.exposure import ExposureStore
+from tagging.store.interests import InterestStore
 from tagging.store.writer import BatchWriter, Maintainer, WriterConfig
 
 if TYPE_CHECKING:
@@ -100,6 +102,8 @@ class UploadHook:
         self._audience: Audience | None = None
         self._space: Any = None
         self._interactions: InteractionStore | None = None
+        self._interest_store: InterestStore | None = None
+        self._exposure_store: ExposureStore | None = None
         self._models = threading.Lock()
         self._init = threading.Lock()
         self.ready = False
@@ -164,6 +168,22 @@ class UploadHook:
             if self._interactions is None:
                 self._interactions = InteractionStore(self.config.db, self.config.foldin)
         return self._interactions
+
+    @property
+    def interest_store(self) -> InterestStore:
+        """Users' stated interests (the ``interests`` table)."""
+        with self._init:
+            if self._interest_store is None:
+                self._interest_store = InterestStore(self.config.db)
+        return self._interest_store
+
+    @property
+    def exposure_store(self) -> ExposureStore:
+        """Each video's place on the cold-start ladder (the ``exposure`` table)."""
+        with self._init:
+            if self._exposure_store is None:
+                self._exposure_store = ExposureStore(self.config.db)
+        return self._exposure_store
 
     def audience_model(self) -> Audience | None:
         """The seed-audience model (k-means fitted once), or None without a space."""
@@ -292,53 +312,39 @@ class UploadHook:
         users = self.audience_model().seed(np.asarray(state["vector"], np.float32), k, exploration)
         return {"video_id": video_id, "blend": state["blend"], "users": users}
 
-    def recommend(self, user_id: str, k: int = 20, new_share: float = 0.2) -> dict[str, Any]:
-        """A user's candidates: warm items of the CF space mixed with new catalog videos.
+    def recommend(self, user_id: str, k: int = 20, new_share: float = 0.2,
+                  max_tag_share: float = 0.5) -> dict[str, Any]:
+        """A user's candidates: warm items of the CF space mixed with new catalog videos
+        (:func:`tagging.serving.recommend.recommend`).
 
-        New videos are the catalog rows whose CB2CF ``cf_vector`` scores best against the
-        user's vector (a LanceDB dot-product search); ``round(new_share * k)`` slots are
-        reserved for them, so fresh uploads and new creators get shown before anyone has
-        watched them (:meth:`cb2cf.Predictor.recommend`).
+        Nothing the user interacted with, no video that failed review; new videos scored with
+        their current (folded-in) vectors, ``round(new_share * k)`` slots reserved for them;
+        no tag over ``max_tag_share`` of the list; the user's stated interests take their share.
 
         Returns:
-            ``{"user_id", "new_share", "items": [{"id", "score", "source", "reason", "tags"?}]}``;
-            ``source`` is ``"warm"`` or ``"new"``, ``reason`` says why the item is there
-            (its CF score, or a new video placed by its content, with its tags).
+            ``{"user_id", "new_share", "max_tag_share", "interest_share", "items", "tag_coverage"}``;
+            each item has ``id``, ``score``, ``source`` (``warm`` / ``new``), ``reason`` and ``reason_kind``.
 
         Raises:
             UnknownUser: ``user_id`` is not in the CF space.
             TaggingError: No CF space configured.
-            ValueError: ``new_share`` outside [0, 1].
+            ValueError: A share outside its range.
         """
-        from cb2cf.predictor import Predictor
+        from cb2cf.errors import UnknownIdError
+        from tagging.serving.recommend import recommend
 
         if self._space is None:
             raise TaggingError("service", "no CF space configured")
         if not 0.0 <= new_share <= 1.0:
             raise ValueError(f"new_share must be in [0, 1], got {new_share}")
+        if user_id not in self._space._uidx:
+            raise UnknownUser(user_id, "user is not in the CF space")
+        interests = self.interest_store.get(user_id)
         try:
-            u = self._space.user_vectors[self._space.user_index(user_id)]
-        except KeyError:
-            raise UnknownUser(user_id, "user is not in the CF space") from None
-        new_ids, new_vecs, new_tags = [], [], {}
-        if self.catalog.count() and "cf_vector" in self.catalog.table.schema.names:
-            for hit in self.catalog.search(u, "cf_vector", k=2 * k, where="cf_vector IS NOT NULL", metric="dot"):
-                if str(hit["video_id"]) not in self._space._iidx:  # a warm item is scored from the space
-                    new_ids.append(str(hit["video_id"]))
-                    new_vecs.append(np.asarray(hit["cf_vector"], np.float32))
-                    new_tags[new_ids[-1]] = list(hit.get("tags") or [])
-        ranked = Predictor(self._space).recommend(
-            user_id, k, new_ids, np.stack(new_vecs) if new_vecs else None, new_share)
-        items = []
-        for i, sc, src in zip(ranked.ids, ranked.scores, ranked.sources):
-            item = {"id": str(i), "score": round(float(sc), 6), "source": str(src)}
-            if src == "new":
-                item |= {"reason": "new video, placed in your interest space from its content (CB2CF)",
-                         "tags": new_tags.get(str(i), [])}
-            else:
-                item["reason"] = "collaborative filtering: users with your tastes watched it"
-            items.append(item)
-        return {"user_id": user_id, "new_share": new_share, "items": items}
+            return recommend(self._space, self.catalog, self.interactions, user_id, k, new_share, max_tag_share,
+                             interests)
+        except UnknownIdError as exc:
+            raise UnknownUser(user_id, str(exc)) from None
 
     def record_interactions(self, video_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Store events and return the item's updated vector state.

@@ -45,6 +45,7 @@ from tagging.serving.hook import UploadHook
 from tagging.serving.middleware import add_error_handlers, add_middleware
 from tagging.serving.service import DOCS_ASSETS, Service, ServerConfig, build_service, confine, status_of
 from tagging.serving.ui import add_ui
+from tagging.serving.routes_loop import add_loop_routes
 from tagging.store.catalog import jsonable_row
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def create_app(config: ServerConfig | None = None, hook: UploadHook | None = Non
     add_catalog_routes(app, svc)
     _add_coldstart_routes(app, svc)
     add_ui(app, svc)  # the web page at /ui/ (tagging/serving/ui)
+    add_loop_routes(app, svc)
     return app
 
 
@@ -219,10 +221,12 @@ def _add_coldstart_routes(app: FastAPI, svc: Service) -> None:
 
     @app.get("/users/{user_id}/recommendations", tags=["cold start"])
     def recommendations(user_id: str, k: int = Query(20, ge=1, le=1000),
-                        new_share: float = Query(0.2, ge=0.0, le=1.0)) -> dict[str, Any]:
-        """Warm items of the CF space mixed with new videos placed by CB2CF (``new_share`` of the slots reserved)."""
+                        new_share: float = Query(0.2, ge=0.0, le=1.0),
+                        max_tag_share: float = Query(0.5, gt=0.0, le=1.0)) -> dict[str, Any]:
+        """Warm items mixed with new videos (current vectors; ``new_share`` of the slots reserved), stated
+        interests, at most ``max_tag_share`` of the list per tag; nothing already seen or failed review."""
         svc.require_ready()
-        return svc.hook.recommend(user_id, k, new_share)
+        return svc.hook.recommend(user_id, k, new_share, max_tag_share)
 
     @app.post("/videos/{video_id}/interactions", tags=["cold start"])
     def interactions(video_id: str, body: Events) -> dict[str, Any]:

@@ -130,6 +130,47 @@ class InteractionStore:
             out[u] = out.get(u, 0.0) + float(w)
         return out
 
+    def events_many(self, video_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Every event of each of ``video_ids`` that has any (one read): ``{"user_id", "event", "weight"}``."""
+        ids = [validate_video_id(v) for v in dict.fromkeys(video_ids)]
+        if not ids:
+            return {}
+        self.table.checkout_latest()
+        where = "video_id IN (" + ", ".join(sql_string(v) for v in ids) + ")"
+        data = self.table.search().where(where).select(["video_id", "user_id", "event", "weight"]).limit(None) \
+            .to_arrow().to_pylist()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in data:
+            out.setdefault(r["video_id"], []).append({"user_id": r["user_id"], "event": r["event"],
+                                                      "weight": float(r["weight"])})
+        return out
+
+    def weights_many(self, video_ids: Iterable[str]) -> dict[str, dict[str, float]]:
+        """Summed event weight per user for each of ``video_ids`` that has events (one read)."""
+        out: dict[str, dict[str, float]] = {}
+        for v, evs in self.events_many(video_ids).items():
+            for e in evs:
+                out.setdefault(v, {})
+                out[v][e["user_id"]] = out[v].get(e["user_id"], 0.0) + e["weight"]
+        return out
+
+    def videos_of_user(self, user_id: str) -> set[str]:
+        """Every video ``user_id`` has an event for (what a recommendation must not repeat)."""
+        self.table.checkout_latest()
+        data = self.table.search().where(f"user_id = {sql_string(str(user_id))}").select(["video_id"]) \
+            .limit(None).to_arrow()
+        return set(data.column("video_id").to_pylist())
+
+    def videos_with_events(self, limit: int = 1000) -> list[str]:
+        """Up to ``limit`` videos that have events, most recent event first."""
+        self.table.checkout_latest()
+        data = self.table.search().select(["video_id", "ts"]).limit(None).to_arrow().to_pylist()
+        latest: dict[str, Any] = {}
+        for r in data:
+            if r["video_id"] not in latest or r["ts"] > latest[r["video_id"]]:
+                latest[r["video_id"]] = r["ts"]
+        return sorted(latest, key=lambda v: latest[v], reverse=True)[:limit]
+
     def warm_vector(self, video_id: str, prior: np.ndarray, space: CFSpace) -> dict[str, Any]:
         """The item's current CF vector: the fold-in of its interactions against ``prior``.
 

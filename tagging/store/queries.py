@@ -16,6 +16,7 @@ import numpy as np
 
 from tagging.errors import CatalogError, MediaNotFound, TaggingError
 from tagging.store.catalog import Catalog, jsonable_row, sql_string, validate_video_id
+from tagging.store.exposure import ExposureStore
 from tagging.store.interactions import InteractionStore
 from tagging.store.writer import write_lock
 
@@ -150,11 +151,12 @@ def delete_video(catalog: Catalog, video_id: str) -> bool:
     return True
 
 
-def takedown(catalog: Catalog, interactions: InteractionStore, video_id: str) -> dict[str, Any]:
-    """Take a video down: its catalog row and its interactions.
+def takedown(catalog: Catalog, interactions: InteractionStore, video_id: str,
+             exposure: ExposureStore | None = None) -> dict[str, Any]:
+    """Take a video down: its catalog row, its interactions and its cold-start exposure state.
 
     Returns:
-        ``{"video_id", "deleted": True, "interactions_deleted": n}``.
+        ``{"video_id", "deleted": True, "interactions_deleted": n, "exposure_deleted": m}``.
 
     Raises:
         InvalidVideoId: Malformed id.
@@ -162,10 +164,10 @@ def takedown(catalog: Catalog, interactions: InteractionStore, video_id: str) ->
         CatalogError: A delete failed.
     """
     n = interactions.delete(video_id)
-    # Exposure state (the cold-start loop's stages) is deleted here too once tagging.store.exposure exists.
-    if not delete_video(catalog, video_id) and n == 0:
+    m = exposure.delete(video_id) if exposure is not None else 0
+    if not delete_video(catalog, video_id) and n == 0 and m == 0:
         raise MediaNotFound(video_id, "video is not in the catalog")
-    return {"video_id": video_id, "deleted": True, "interactions_deleted": n}
+    return {"video_id": video_id, "deleted": True, "interactions_deleted": n, "exposure_deleted": m}
 
 
 def export_catalog(catalog: Catalog, out: str | Path, fmt: Literal["parquet", "csv"] = "parquet") -> int:

@@ -88,7 +88,7 @@ def test_delete_takes_the_row_and_its_interactions(client) -> None:
     assert c.post("/videos/b2/interactions", json={"events": events}).json()["recorded"] == 3
     assert c.post("/videos/b1/interactions", json={"events": events[:1]}).status_code == 200
     gone = c.delete("/videos/b2")
-    assert gone.status_code == 200 and gone.json() == {"video_id": "b2", "deleted": True, "interactions_deleted": 3}
+    assert gone.status_code == 200 and gone.json() == {"video_id": "b2", "deleted": True, "interactions_deleted": 3, "exposure_deleted": 0}
     assert c.get("/videos/b2").status_code == 404 and c.get("/videos").json()["total"] == 5
     store = InteractionStore(db)
     assert store.weights("b2") == {} and store.weights("b1") == {"c0_u0": 3.0}  # the others stay

@@ -1,0 +1,202 @@
+"""The stage decision rule, the creator prior and re-entry: every decision with its reasons as data.
+
+After a stage, each video of a cohort (the videos decided at the same stage together) is
+ranked by its engagement per impression. The top ``promote_share`` move up a stage
+(``graduated`` after the last one), the next ``hold_share`` are ``held`` and the rest
+``stopped``; a video whose rate is not above ``min_rate`` never moves up. Equal rates are
+ordered by the creator prior, then by arrival: the prior only breaks ties, it never moves a
+video past a better one and never keeps a video out of its first pool.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cb2cf.errors import NotEligibleError, UnknownIdError
+from cb2cf.exposure.ladder import Exposure, LadderConfig, StageStats
+
+
+@dataclass
+class Decision:
+    """One stage decision and why.
+
+    Attributes:
+        video_id: The video.
+        stage: The stage decided.
+        action: ``promote``, ``hold``, ``stop``, ``graduate`` or ``reenter``.
+        state: The video's state after it.
+        metrics: The stage's metrics (:meth:`StageStats.as_dict`).
+        threshold: The cohort's thresholds: ``{"promote": rate, "hold": rate, "min_rate": ...}``.
+        cohort: Cohort size and the video's rank in it (1 = best).
+        rule: The rule that fired, in words.
+        tie_break: The creator prior decided the order against a video with the same rate.
+        prior: The creator prior used.
+    """
+
+    video_id: str
+    stage: int
+    action: str
+    state: str
+    metrics: dict[str, Any]
+    threshold: dict[str, float | None]
+    cohort: dict[str, int]
+    rule: str
+    tie_break: bool = False
+    prior: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready decision (the ``"kind": "decision"`` history entry)."""
+        return {"kind": "decision", "video_id": self.video_id, "stage": self.stage, "action": self.action,
+                "state": self.state, "metrics": self.metrics, "threshold": self.threshold, "cohort": self.cohort,
+                "rule": self.rule, "tie_break": self.tie_break, "prior": self.prior} | self.extra
+
+
+def creator_prior(outcomes: Sequence[float], global_mean: float, strength: float = 5.0) -> float:
+    """A creator's past stage outcomes (1 promoted, 0 not) shrunk toward the global mean.
+
+    ``(sum(outcomes) + strength * global_mean) / (len(outcomes) + strength)``: a new creator
+    starts exactly at the mean; it takes many stages to move far from it.
+    """
+    if strength <= 0:
+        raise ValueError("prior strength must be > 0")
+    return float((sum(float(o) for o in outcomes) + strength * global_mean) / (len(outcomes) + strength))
+
+
+def _counts(n: int, cfg: LadderConfig) -> tuple[int, int]:
+    """(promoted, promoted + held) of a cohort of ``n``: at least one promoted when anyone qualifies."""
+    n_up = max(1, math.ceil(cfg.promote_share * n - 1e-9))
+    n_hold = max(n_up, math.ceil((cfg.promote_share + cfg.hold_share) * n - 1e-9))
+    return min(n_up, n), min(n_hold, n)
+
+
+def decide(cohort: Mapping[str, StageStats], stage: int, config: LadderConfig | None = None,
+           priors: Mapping[str, float] | None = None, order: Sequence[str] | None = None) -> dict[str, Decision]:
+    """Decide one cohort of videos at one stage.
+
+    Args:
+        cohort: Each video's stats for ``stage``.
+        stage: The stage just finished (0 = first pool).
+        config: Ladder settings.
+        priors: Creator prior per video (missing: the global mean, i.e. no advantage).
+        order: Arrival order (earlier first) for the last tie-break; default: the mapping's order.
+
+    Returns:
+        ``{video_id: Decision}``.
+    """
+    cfg = config or LadderConfig()
+    priors = priors or {}
+    ids = list(order) if order is not None else list(cohort)
+    missing = [v for v in ids if v not in cohort]
+    if missing:
+        raise UnknownIdError(f"videos {missing[:5]} are not in the cohort")
+    base = sum(priors.values()) / len(priors) if priors else 0.0
+    pri = {v: float(priors.get(v, base)) for v in ids}
+    arrival = {v: i for i, v in enumerate(ids)}
+    ranked = sorted(ids, key=lambda v: (-cohort[v].rate, -pri[v], arrival[v]))
+    n_up, n_hold = _counts(len(ranked), cfg)
+    qualifies = [v for v in ranked if cohort[v].rate > cfg.min_rate]
+    up = set(qualifies[:n_up])
+    held = set(qualifies[n_up:n_hold])
+    thr = {"promote": _cut(cohort, ranked, n_up, cfg.min_rate), "hold": _cut(cohort, ranked, n_hold, cfg.min_rate),
+           "min_rate": cfg.min_rate}
+    last = stage >= cfg.n_stages - 1
+    action = {v: "promote" if v in up else "hold" if v in held else "stop" for v in ranked}
+    out = {}
+    for rank, v in enumerate(ranked, 1):
+        rate = cohort[v].rate
+        # the prior (or arrival) decided: a video with the same rate got another action
+        tie = any(cohort[w].rate == rate and action[w] != action[v] for w in ranked if w != v)
+        if action[v] == "promote":
+            act, state = ("graduate", "graduated") if last else ("promote", f"promoted:{stage + 1}")
+            rule = (f"rate {rate:.4g} in the top {cfg.promote_share:.0%} of {len(ranked)} videos at stage {stage} "
+                    f"(promote threshold {thr['promote']:.4g})")
+        elif action[v] == "hold":
+            act, state = "hold", "held"
+            rule = (f"rate {rate:.4g} below the promote threshold {thr['promote']:.4g} but in the next "
+                    f"{cfg.hold_share:.0%} (hold threshold {thr['hold']:.4g}): held for more evidence")
+        else:
+            act, state = "stop", "stopped"
+            rule = (f"rate {rate:.4g} not above the minimum {cfg.min_rate:.4g}" if rate <= cfg.min_rate else
+                    f"rate {rate:.4g} below the hold threshold {thr['hold']:.4g} of {len(ranked)} videos")
+        if tie:
+            rule += "; the creator prior, then arrival order, broke a tie at this rate"
+        out[v] = Decision(v, stage, act, state, cohort[v].as_dict(), thr, {"size": len(ranked), "rank": rank},
+                          rule, tie_break=tie, prior=round(pri[v], 6))
+    return out
+
+
+def _cut(cohort: Mapping[str, StageStats], ranked: list[str], n: int, floor: float) -> float | None:
+    """The rate of the ``n``-th ranked video (the cohort's threshold, at least ``floor``); None for an empty cohort."""
+    return round(max(cohort[ranked[n - 1]].rate, floor), 6) if ranked and n else None
+
+
+def apply(exposure: Exposure, decision: Decision, at: float | None = None) -> Exposure:
+    """Move a video to the decision's state and add the decision to its history.
+
+    Raises:
+        NotEligibleError: The decision is for another video or another stage, the stage is already
+            decided, or the video is graduated.
+    """
+    if decision.video_id != exposure.video_id:
+        raise NotEligibleError(f"decision for {decision.video_id!r} applied to {exposure.video_id!r}")
+    if exposure.state == "graduated":
+        raise NotEligibleError(f"video {exposure.video_id!r} has graduated: no more stage decisions")
+    if decision.action != "reenter" and decision.stage != exposure.stage:
+        raise NotEligibleError(f"video {exposure.video_id!r} is at stage {exposure.stage}, not {decision.stage}")
+    if decision.action != "reenter" and any(h.get("kind") == "decision" and h.get("stage") == decision.stage
+                                            and h.get("action") != "reenter" for h in exposure.history):
+        raise NotEligibleError(f"video {exposure.video_id!r}: stage {decision.stage} is already decided")
+    exposure.state = decision.state
+    exposure.history.append(decision.as_dict() | {"at": at})
+    return exposure
+
+
+def graduate_if_learned(exposure: Exposure, blend: float, config: LadderConfig | None = None,
+                        at: float | None = None) -> bool:
+    """Graduate a video whose fold-in blend reached ``graduate_blend`` (its vector is interaction-based)."""
+    cfg = config or LadderConfig()
+    if exposure.state == "graduated" or blend < cfg.graduate_blend:
+        return False
+    exposure.state = "graduated"
+    exposure.history.append({"kind": "decision", "video_id": exposure.video_id, "stage": exposure.stage,
+                             "action": "graduate", "state": "graduated", "metrics": {"blend": round(blend, 6)},
+                             "threshold": {"graduate_blend": cfg.graduate_blend}, "rule":
+                             f"fold-in blend {blend:.3f} >= {cfg.graduate_blend}: the vector is interaction-based",
+                             "at": at})
+    return True
+
+
+def reenter(exposures: Mapping[str, Exposure], totals: Mapping[str, StageStats],
+            thresholds: Mapping[int, float | None], config: LadderConfig | None = None) -> dict[str, Decision]:
+    """Re-check held and stopped videos: one whose engagement (late interactions included) beats the
+    promote threshold of its cohort at the stage where it stopped re-enters the next stage.
+
+    Args:
+        exposures: Videos to look at (only ``held`` and ``stopped`` ones are considered).
+        totals: Each video's engagement over all its impressions so far, late events included.
+        thresholds: The promote threshold of the cohort each stage was decided against.
+        config: Ladder settings.
+
+    Returns:
+        ``{video_id: Decision}`` with action ``reenter`` for the videos that come back.
+    """
+    cfg = config or LadderConfig()
+    out = {}
+    for vid, ex in exposures.items():
+        if ex.state not in ("held", "stopped") or vid not in totals:
+            continue
+        thr = thresholds.get(ex.stage)
+        rate = totals[vid].rate
+        if thr is None or rate <= max(thr, cfg.min_rate):
+            continue
+        last = ex.stage >= cfg.n_stages - 1
+        state = "graduated" if last else f"promoted:{ex.stage + 1}"
+        out[vid] = Decision(vid, ex.stage, "reenter", state, totals[vid].as_dict(),
+                            {"promote": thr, "min_rate": cfg.min_rate}, {"size": 0, "rank": 0},
+                            f"was {ex.state} at stage {ex.stage}; rate {rate:.4g} with late interactions beats the "
+                            f"cohort's promote threshold {thr:.4g}: re-enters")
+    return out

@@ -111,3 +111,10 @@ class MultilingualE5(BaseTextExtractor):
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         return np.asarray(self.model.query(texts), dtype=np.float32).reshape(len(texts), -1)
+
+
+def cb2cf_multilingual_embedder() -> MultilingualE5:
+    """Entry point ``cb2cf.text_embedders: text-e5``: the ingest pipeline's multilingual text extractor."""
+    from tagging.extractors.base import get_extractor
+
+    return get_extractor("text-e5")  # type: ignore[return-value]

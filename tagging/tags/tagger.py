@@ -155,7 +155,6 @@ class Tagger:
             head.check(taxonomy_id=self.taxonomy.taxonomy_id)
         self.head = head
 
-    # ------------------------------------------------------------ prepared texts
     def category_embeddings(self, text: Any = None) -> list[np.ndarray]:
         """Per category, the embeddings (n_texts, dim) of its description and prompts.
 
@@ -199,7 +198,6 @@ class Tagger:
         self.bridge()
         self.subtopics.embeddings()
 
-    # ------------------------------------------------------------ per modality
     def score_text(
         self, texts: dict[str, str], embeddings: list[tuple[Any, np.ndarray]] | None = None,
         languages: dict[str, str | None] | None = None,
@@ -296,7 +294,6 @@ class Tagger:
             evidence.append(ev)
         return scores, evidence, has_say
 
-    # ------------------------------------------------------------ fusion
     def tag(
         self,
         features: dict[str, Features],

@@ -99,3 +99,38 @@ def test_caption_in_another_language_end_to_end(pipeline, clips: dict[str, Path]
     assert tag.evidence["text"]["source"] == "caption" and tag.evidence["text"]["snippet"] == caption
     assert r.features["text"].present and np.isclose(np.linalg.norm(r.features["text"].vector), 1.0, atol=1e-4)
     assert r.extractors["text"].startswith(DEFAULT_TEXT_EXTRACTOR + "@")
+
+
+def test_text_extractor_change_refuses_old_models_and_redoes_rows(pipeline, clips: dict[str, Path], tmp_path: Path) -> None:
+    """A catalog and a CB2CF model made with MiniLM text: the multilingual default refuses the model
+    (the existing clear error) and the backfill plans the MiniLM rows again; the table's dims still fit."""
+    import torch
+
+    from cb2cf import CB2CF
+    from tagging import coldstart
+    from tagging.errors import ModelLoadError
+    from tagging.pipeline import Pipeline
+    from tagging.serving.backfill.run import plan
+    from tagging.serving.backfill.sources import Item
+    from tagging.store.catalog import Catalog
+    from tagging.store.failures import FailureLog
+
+    old = Pipeline(PipelineConfig(text_extractor="text-minilm"))
+    assert old.versions["text"] != pipeline.versions["text"]
+    assert {k: v for k, v in old.versions.items() if k != "text"} == {k: v for k, v in pipeline.versions.items() if k != "text"}
+    torch.manual_seed(0)
+    model = CB2CF({m: e.dim for m, e in old.extractors.items()}, cf_dim=8, tower_dim=8, hidden_dim=16)
+    model.manifest = {"name": "old", "views": [{"name": m, "dim": e.dim, "extractor_id": e.extractor_id}
+                                               for m, e in old.extractors.items()]}
+    model.eval().save(tmp_path / "model")
+    coldstart.load_model(tmp_path / "model", old.extractors)  # fits the pipeline it was made for
+    with pytest.raises(ModelLoadError, match="text"):
+        coldstart.load_model(tmp_path / "model", pipeline.extractors)
+    db = tmp_path / "db"
+    old.ingest([{"path": clips["good"], "video_id": "v1"}], db)
+    catalog = Catalog(db, dims=pipeline.dims())  # same 384-d text column: the table is reused
+    items = [Item(str(clips["good"]), video_id="v1")]
+    full, cf_only, report = plan(items, catalog, FailureLog(str(db)), old.versions, None, False)
+    assert report.done == 1 and not full
+    full, cf_only, report = plan(items, catalog, FailureLog(str(db)), pipeline.versions, None, False)
+    assert [it.video_id for it in full] == ["v1"] and not cf_only and report.done == 0

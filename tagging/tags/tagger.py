@@ -191,12 +191,12 @@ class Tagger:
         return self._bridge
 
     def prepare(self) -> None:
-        """Compute the category embeddings and the ImageNet bridge now rather than on first use."""
-        self.category_embeddings()
-        if self.english is not None:
-            self.category_embeddings(self.english)
+        """Compute the category and sub-topic embeddings, the bridge and the language model now, not on first use."""
+        for model in {self.text, self.english or self.text}:
+            self.category_embeddings(model)
+            self.subtopics.embeddings(model)
         self.bridge()
-        self.subtopics.embeddings()
+        source_languages({"caption": "warm up"})
 
     def score_text(
         self, texts: dict[str, str], embeddings: list[tuple[Any, np.ndarray]] | None = None,

@@ -20,6 +20,7 @@ from tagging import coldstart
 from tagging.enrich.enricher import EnrichConfig, Enricher, Enrichment
 from tagging.errors import ExtractorError, TaggingError
 from tagging.extractors import AudioCues, Features, ItemContent, get_extractor, l2_normalize
+from tagging.extractors.text import DEFAULT_TEXT_EXTRACTOR
 from tagging.inputs import MEDIA_EXTENSIONS, Caption, caption_text, default_video_id, expand_paths, load_captions
 from tagging.media import DecodedMedia, MediaLimits, decode, probe
 from tagging.media.thumbs import make_thumbnails
@@ -49,7 +50,7 @@ class PipelineConfig:
         frames_extractor: Registry name of the frame extractor ("effnet-lite0" or "clip").
         frames_config: Keyword config of the frame extractor (e.g. ``{"model": "/models/clip"}``).
         audio_extractor: Registry name of the audio extractor.
-        text_extractor: Registry name of the text extractor.
+        text_extractor: Registry name of the text extractor ("text-muse", "text-e5" or "text-minilm").
         num_frames: Frames sampled per video.
         max_side: Longest side of decoded frames.
         sample_rate: Audio sample rate.
@@ -66,7 +67,7 @@ class PipelineConfig:
     frames_extractor: str = "effnet-lite0"
     frames_config: dict[str, Any] = field(default_factory=dict)
     audio_extractor: str = "audio-librosa"
-    text_extractor: str = "text-minilm"
+    text_extractor: str = DEFAULT_TEXT_EXTRACTOR
     num_frames: int = DEFAULT_NUM_FRAMES
     max_side: int = 320
     sample_rate: int = 16000
@@ -260,7 +261,9 @@ class Pipeline:
         features["text"] = self._extract("text", item, timings, errors)
         t = time.perf_counter()
         fused = self.fuse(features)
-        tags = self.tagger.tag(features, texts, head_input=fused)
+        transcript = enrichment.transcript
+        tags = self.tagger.tag(features, texts, head_input=fused,
+                               languages={"transcript": transcript.language if transcript is not None else None})
         add_text_timestamps(tags, enrichment)
         timings["tagging"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -42,6 +42,8 @@ def add_pipeline_args(p: argparse.ArgumentParser, tag_head: bool = True) -> None
     p.add_argument("--top-k", type=int, default=5, help="tags kept per video")
     p.add_argument("--taxonomy", help="taxonomy JSON file (default: the packaged one)")
     p.add_argument("--clip-model", help="use CLIP (hub id or local dir) instead of EfficientNet for frames")
+    p.add_argument("--text-extractor", default=PipelineConfig.text_extractor,
+                   help="text model of captions, transcripts and on-screen text (text-e5, text-muse, text-minilm)")
     p.add_argument("--cb2cf-model", default=os.environ.get("TAGGING_CB2CF_MODEL"), help="CB2CF model dir: fill the CF vector")
     if tag_head:
         p.add_argument("--tag-head", default=os.environ.get("TAGGING_TAG_HEAD"), help="trained tag head dir (tagging train-tags)")
@@ -56,6 +58,7 @@ def pipeline_config(args: argparse.Namespace) -> Any:
 
     cfg = PipelineConfig(num_frames=args.num_frames, taxonomy=args.taxonomy, cb2cf_model=args.cb2cf_model,
                          tag_head=getattr(args, "tag_head", None))
+    cfg.text_extractor = getattr(args, "text_extractor", None) or cfg.text_extractor
     if args.clip_model:
         cfg.frames_extractor, cfg.frames_config = "clip", {"model": args.clip_model}
     cfg.tagger.top_k = args.top_k

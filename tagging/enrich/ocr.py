@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tagging.errors import ExtractorError, MissingDependency
+from tagging.language import detect_language
 from tagging.runtime import cached_model, pick_device
 
 logger = logging.getLogger(__name__)
@@ -75,12 +76,15 @@ class OcrHit:
         score: Recognition confidence in [0, 1].
         timestamp: Time in seconds of the frame it was read from.
         box: Axis-aligned ``(x0, y0, x1, y1)`` in pixels of the frame as it was passed in.
+        language: ISO 639-1 code of the string (:func:`tagging.language.detect_language`),
+            None when it has no letters (digits only).
     """
 
     text: str
     score: float
     timestamp: float
     box: tuple[float, float, float, float]
+    language: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dict."""
@@ -259,7 +263,9 @@ class OcrReader:
                 continue
             pts = np.asarray(points, dtype=np.float32) / scale
             box = (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
-            hits.append(OcrHit(text=text, score=round(float(score), 4), timestamp=timestamp, box=box))
+            lang = detect_language(text)
+            hits.append(OcrHit(text=text, score=round(float(score), 4), timestamp=timestamp, box=box,
+                               language=lang.code if lang is not None else None))
         return hits
 
     def _recognise(

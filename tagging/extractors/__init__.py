@@ -22,7 +22,7 @@ from tagging.extractors.base import (
     register,
 )
 
-for _mod in ("frames", "clip", "audio"):
+for _mod in ("multilingual", "frames", "clip", "audio"):
     try:
         __import__(f"tagging.extractors.{_mod}")
     except ModuleNotFoundError as _exc:  # module not written yet / optional

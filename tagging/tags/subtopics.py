@@ -6,7 +6,8 @@ item's own words or pictures support:
 
 * **text** (caption, transcript, on-screen text): cosine similarity of the text's
   embedding to the sub-topic name, raised to ``keyword_score`` when the text names
-  the sub-topic outright ("street dance" in the caption);
+  the sub-topic outright ("street dance" in the caption; "街舞" in a Chinese one when the
+  taxonomy has ``subtopic_names["zh"]``; the support then says which ``word``);
 * **visual**: cosine similarity of the ImageNet class names that were the tag's
   visual evidence ("golden retriever") to the sub-topic names ("dogs"), for classes
   the frames actually showed (probability >= ``min_class_prob``). Class names are
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tagging.language import keyword_pattern, normalize
 from tagging.tags.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
@@ -36,14 +38,15 @@ class SubtopicConfig:
     """How sub-topics are scored and kept.
 
     Attributes:
-        threshold: Minimum text similarity (or keyword score) for a sub-topic to be returned.
+        threshold: Minimum text similarity (or keyword score) for a sub-topic to be returned;
+            None: the text extractor's ``calibration.subtopic_threshold``.
         visual_threshold: Minimum similarity of an ImageNet class name to a sub-topic name.
         max_per_tag: Sub-topics kept per tag.
         keyword_score: Score of a sub-topic that a text names outright.
         min_class_prob: ImageNet classes under this mean probability are not visual evidence.
     """
 
-    threshold: float = 0.35
+    threshold: float | None = None
     visual_threshold: float = 0.45
     max_per_tag: int = 2
     keyword_score: float = 0.9
@@ -63,23 +66,39 @@ class SubtopicScorer:
         self.taxonomy = taxonomy
         self.text = text
         self.config = config or SubtopicConfig()
-        self._emb: list[np.ndarray] | None = None
+        self._emb: dict[str, list[np.ndarray]] = {}
         self._class_emb: dict[str, np.ndarray] = {}
-        self._patterns = [
-            [re.compile(rf"(?<![a-z0-9]){re.escape(s.lower())}(?![a-z0-9])") for s in c.subtopics] for c in taxonomy.categories
-        ]
+        self._patterns: dict[tuple[int, str], list[list[tuple[str, re.Pattern[str]]]]] = {}
 
-    def embeddings(self) -> list[np.ndarray]:
-        """Per category, the embeddings (n_subtopics, dim) of its sub-topic names."""
-        if self._emb is None:
+    def threshold(self, text: Any = None) -> float:
+        """The text threshold in force: the config's, else the calibration of ``text`` (None: the scorer's own)."""
+        if self.config.threshold is not None:
+            return self.config.threshold
+        return float((text or self.text).calibration.subtopic_threshold)
+
+    def patterns(self, category: int, language: str) -> list[list[tuple[str, re.Pattern[str]]]]:
+        """Per sub-topic of ``category``, ``(word, pattern)`` for its English name and its name in ``language``."""
+        key = (category, language)
+        if key not in self._patterns:
+            cat = self.taxonomy.categories[category]
+            self._patterns[key] = [
+                [(w, keyword_pattern(w)) for w in cat.subtopic_words(i, language)] for i in range(len(cat.subtopics))
+            ]
+        return self._patterns[key]
+
+    def embeddings(self, text: Any = None) -> list[np.ndarray]:
+        """Per category, the embeddings (n_subtopics, dim) of its sub-topic names.
+
+        Args:
+            text: The text extractor to embed with (None: the scorer's own).
+        """
+        text = text or self.text
+        if text.name not in self._emb:
             names = [s for c in self.taxonomy.categories for s in c.subtopics]
-            flat = self.text.embed_texts(names) if names else np.zeros((0, 1), np.float32)
-            out, i = [], 0
-            for c in self.taxonomy.categories:
-                out.append(flat[i : i + len(c.subtopics)])
-                i += len(c.subtopics)
-            self._emb = out
-        return self._emb
+            flat = text.embed_texts(names) if names else np.zeros((0, 1), np.float32)
+            bounds = np.cumsum([0, *(len(c.subtopics) for c in self.taxonomy.categories)])
+            self._emb[text.name] = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        return self._emb[text.name]
 
     def _class_embeddings(self, names: list[str]) -> np.ndarray:
         missing = [n for n in names if n not in self._class_emb]
@@ -91,41 +110,45 @@ class SubtopicScorer:
     def score(
         self,
         category: int,
-        texts: list[tuple[str, str, np.ndarray]],
+        texts: list[tuple[str, str, np.ndarray, str | None, Any]],
         visual: list[dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """Sub-topics of one category supported by the item, best first.
 
         Args:
             category: Index of the category in the taxonomy.
-            texts: ``(source, text, embedding)`` for each non-empty text source.
+            texts: ``(source, text, embedding, language, extractor)`` for each non-empty text
+                source (the embedding by that extractor).
             visual: The tag's ImageNet evidence, ``[{"class", "prob", "timestamp"}, ...]``.
 
         Returns:
             ``[{"name", "score", "source", ...}]`` (``"class"`` and ``"timestamp"`` for
-            visual support), at most ``max_per_tag`` items, each scoring >= ``threshold``.
+            visual support), at most ``max_per_tag`` items, each scoring >= its threshold.
         """
         cat = self.taxonomy.categories[category]
         cfg = self.config
         shown = [v for v in (visual or []) if v.get("class") and float(v.get("prob") or 0.0) >= cfg.min_class_prob]
         if not cat.subtopics or not (texts or shown):
             return []
-        emb = self.embeddings()[category]
         best: dict[int, dict[str, Any]] = {}
 
-        def offer(i: int, score: float, support: dict[str, Any], threshold: float = cfg.threshold) -> None:
+        def offer(i: int, score: float, support: dict[str, Any], threshold: float) -> None:
             if score >= threshold and score > best.get(i, {}).get("score", -1.0):
                 best[i] = {"name": cat.subtopics[i], "score": round(float(score), 4), **support}
 
-        for source, text, vec in texts:
-            sims = emb @ vec
-            lowered = text.lower()
-            for i, pattern in enumerate(self._patterns[category]):
-                s = float(sims[i])
-                if pattern.search(lowered):
+        for source, text, vec, language, model in texts:
+            sims = self.embeddings(model)[category] @ vec
+            lowered = normalize(text)
+            for i, words in enumerate(self.patterns(category, language or "en")):
+                s, support = float(sims[i]), {"source": source}
+                named = [w for w, pattern in words if pattern.search(lowered)]
+                if named:
                     s = max(s, cfg.keyword_score)
-                offer(i, s, {"source": source})
+                    if named[0] != cat.subtopics[i]:
+                        support["word"] = named[0]
+                offer(i, s, support, self.threshold(model))
         if shown:
+            emb = self.embeddings()[category]
             sims = self._class_embeddings([v["class"] for v in shown]) @ emb.T  # (n_classes, n_sub)
             for j, v in enumerate(shown):
                 i = int(np.argmax(sims[j]))

@@ -2,12 +2,13 @@
 
 Per modality, each category gets a score in [0, 1] plus evidence:
 
-* **text** (caption, and later transcript / on-screen text): cosine similarity of the
-  text embedding to the category's description and prompts, squashed by a sigmoid,
-  raised when the caption names the category or a sub-topic outright;
-* **visual**: with EfficientNet, the ImageNet class probabilities pushed through a
-  bridge matrix that links each class to categories by text similarity of the class
-  names to the category prompts; with CLIP, zero-shot softmax over category prompts;
+* **text** (caption, transcript, on-screen text in any language): similarity of the text
+  embedding (English sources by ``english_text_extractor``) to the category texts, a
+  sigmoid around the extractor's calibration, raised when the text names the category
+  or a sub-topic (in English or, from the taxonomy's names, in the text's language);
+  evidence records each source's language, the model and the words as written;
+* **visual**: EfficientNet's ImageNet class probabilities through a class -> category
+  bridge (:mod:`tagging.tags.bridge`); with CLIP, zero-shot softmax over category prompts;
 * **audio**: the speech and music cues, for categories that declare audio cues.
 
 The fused score is the reliability-weighted mean over the modalities that have a
@@ -26,8 +27,6 @@ Each returned tag also carries the best-matching sub-topics of its category
 from __future__ import annotations
 
 import logging
-import os
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,9 @@ import numpy as np
 
 from tagging.data import imagenet_classes
 from tagging.extractors import AudioCues, Features, FrameCues, get_extractor
-from tagging.runtime import cache_dir
+from tagging.extractors.text import DEFAULT_TEXT_EXTRACTOR
+from tagging.language import normalize, source_languages
+from tagging.tags.bridge import imagenet_bridge
 from tagging.tags.subtopics import SubtopicConfig, SubtopicScorer
 from tagging.tags.taxonomy import Taxonomy, load_taxonomy
 
@@ -52,11 +53,14 @@ class TaggerConfig:
     Attributes:
         weights: Reliability weight of each modality in the fused score.
         text_sources: Reliability of each text source within the text modality.
-        text_center: Cosine similarity that maps to a text score of 0.5.
-        text_scale: Sigmoid width for text similarity.
+        text_center: Similarity that maps to a text score of 0.5 (None: the extractor's calibration).
+        text_scale: Sigmoid width for text similarity (None: the extractor's calibration).
         keyword_score: Text score given when a caption names the category outright.
         bridge_temperature: Softmax temperature of the ImageNet-class to category bridge.
         bridge_relevance: Class-to-category similarity under which a class counts as unrelated.
+        english_text_extractor: Scores sources detected as English (docs/tagging-quality.md);
+            None: the tagger's own extractor scores every language.
+        bridge_text_extractor: Links the (English) ImageNet class names to categories.
         visual_gain: Multiplier on the bridged visual mass before clipping to [0, 1].
         clip_temperature: Softmax temperature for CLIP zero-shot scores.
         top_k: Tags returned per video.
@@ -67,11 +71,13 @@ class TaggerConfig:
 
     weights: dict[str, float] = field(default_factory=lambda: {"text": 0.45, "visual": 0.4, "audio": 0.15})
     text_sources: dict[str, float] = field(default_factory=lambda: {"caption": 1.0, "transcript": 0.8, "ocr": 0.6})
-    text_center: float = 0.28
-    text_scale: float = 0.06
+    text_center: float | None = None
+    text_scale: float | None = None
     keyword_score: float = 0.9
     bridge_temperature: float = 0.04
     bridge_relevance: float = 0.35
+    english_text_extractor: str | None = "text-minilm"
+    bridge_text_extractor: str = "text-minilm"
     visual_gain: float = 2.0
     clip_temperature: float = 0.01
     top_k: int = 5
@@ -121,24 +127,23 @@ class Tagger:
         self,
         taxonomy: Taxonomy | None = None,
         config: TaggerConfig | None = None,
-        text_extractor: str = "text-minilm",
+        text_extractor: str = DEFAULT_TEXT_EXTRACTOR,
         head: TagHead | None = None,
     ) -> None:
         self.taxonomy = taxonomy or load_taxonomy()
         self.config = config or TaggerConfig()
         self.text = get_extractor(text_extractor)
-        self.subtopics = SubtopicScorer(self.taxonomy, self.text, self.config.subtopics)
         self._index = {c.id: i for i, c in enumerate(self.taxonomy.categories)}
         self.head: TagHead | None = None
         if head is not None:
             self.set_head(head)
-        self._cat_emb: list[np.ndarray] | None = None
+        eng = self.config.english_text_extractor
+        self.english = get_extractor(eng) if eng and eng != text_extractor else None
+        self.subtopics = SubtopicScorer(self.taxonomy, self.english or self.text, self.config.subtopics)
+        self._cat_emb: dict[str, list[np.ndarray]] = {}
         self._bridge: np.ndarray | None = None
         self._clip_emb: dict[str, np.ndarray] = {}
         self.clip_extractor: Any = None  # the pipeline's CLIP frame extractor, when frames come from CLIP
-        self._keywords = [
-            [re.compile(rf"(?<![a-z0-9]){re.escape(k)}(?![a-z0-9])") for k in sorted(c.keywords())] for c in self.taxonomy.categories
-        ]
 
     def set_head(self, head: TagHead | None) -> None:
         """Attach (or with None, detach) a trained tag head.
@@ -150,89 +155,90 @@ class Tagger:
             head.check(taxonomy_id=self.taxonomy.taxonomy_id)
         self.head = head
 
-    # ------------------------------------------------------------ prepared texts
-    def category_embeddings(self) -> list[np.ndarray]:
-        """Per category, the embeddings (n_texts, dim) of its description and prompts."""
-        if self._cat_emb is None:
-            texts = [c.texts() for c in self.taxonomy.categories]
-            flat = self.text.embed_texts([t for group in texts for t in group])
-            out, i = [], 0
-            for group in texts:
-                out.append(flat[i : i + len(group)])
-                i += len(group)
-            self._cat_emb = out
-        return self._cat_emb
+    def category_embeddings(self, text: Any = None) -> list[np.ndarray]:
+        """Per category, the embeddings (n_texts, dim) of its description and prompts.
+
+        Args:
+            text: The text extractor to embed with (None: the tagger's own).
+        """
+        text = text or self.text
+        if text.name not in self._cat_emb:
+            groups = [c.texts() for c in self.taxonomy.categories]
+            flat = text.embed_texts([t for group in groups for t in group])
+            bounds = np.cumsum([0, *(len(g) for g in groups)])
+            self._cat_emb[text.name] = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        return self._cat_emb[text.name]
+
+    def scorer(self, language: str | None) -> Any:
+        """The text extractor that scores a source in ``language`` (see ``english_text_extractor``)."""
+        return self.english if self.english is not None and language == "en" else self.text
+
+    def embed_sources(self, sources: dict[str, str], languages: dict[str, str | None]) -> list[tuple[Any, np.ndarray]]:
+        """``(extractor, embedding)`` of each text source, each by the extractor of its language."""
+        texts, models = list(sources.values()), [self.scorer(languages[src]) for src in sources]
+        out: dict[int, tuple[Any, np.ndarray]] = {}
+        for model in {id(m): m for m in models}.values():
+            idx = [i for i, m in enumerate(models) if m is model]
+            out.update({i: (model, vec) for i, vec in zip(idx, model.embed_texts([texts[i] for i in idx]))})
+        return [out[i] for i in range(len(texts))]
 
     def bridge(self) -> np.ndarray:
-        """ImageNet class -> category weights (1000, C).
-
-        Each class spreads its probability over the categories its name is most
-        similar to (softmax over categories), scaled by how related the class is to
-        any category at all, so that "sliding door" says little and "drum" a lot.
-        Cached on disk under ``TAGGING_CACHE_DIR`` keyed by taxonomy and text model.
-        """
+        """ImageNet class -> category weights (1000, C) (:func:`tagging.tags.bridge.imagenet_bridge`)."""
         if self._bridge is None:
             cfg = self.config
-            key = f"bridge-{self.taxonomy.fingerprint}-{self.text.extractor_id}-{cfg.bridge_temperature}-{cfg.bridge_relevance}"
-            cache = cache_dir() / (re.sub(r"[^A-Za-z0-9_.-]", "_", key) + ".npy")
-            if cache.exists():
-                self._bridge = np.load(cache)
-            else:
-                names = [lemmas for _, lemmas, _ in imagenet_classes()]
-                cls_emb = self.text.embed_texts(names)
-                sims = np.stack([(cls_emb @ e.T).max(axis=1) for e in self.category_embeddings()], axis=1)
-                logits = sims / cfg.bridge_temperature
-                logits -= logits.max(axis=1, keepdims=True)
-                w = np.exp(logits)
-                relevance = _sigmoid((sims.max(axis=1, keepdims=True) - cfg.bridge_relevance) / 0.04)
-                self._bridge = (relevance * w / w.sum(axis=1, keepdims=True)).astype(np.float32)
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
-                np.save(tmp, self._bridge)
-                os.replace(tmp, cache)
+            self._bridge = imagenet_bridge(self.taxonomy, get_extractor(cfg.bridge_text_extractor),
+                                           cfg.bridge_temperature, cfg.bridge_relevance)
         return self._bridge
 
     def prepare(self) -> None:
-        """Compute the category embeddings and the ImageNet bridge now rather than on first use."""
-        self.category_embeddings()
+        """Compute the category and sub-topic embeddings, the bridge and the language model now, not on first use."""
+        for model in {self.text, self.english or self.text}:
+            self.category_embeddings(model)
+            self.subtopics.embeddings(model)
         self.bridge()
-        self.subtopics.embeddings()
+        source_languages({"caption": "warm up"})
 
-    # ------------------------------------------------------------ per modality
     def score_text(
-        self, texts: dict[str, str], embeddings: np.ndarray | None = None
+        self, texts: dict[str, str], embeddings: list[tuple[Any, np.ndarray]] | None = None,
+        languages: dict[str, str | None] | None = None,
     ) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
         """Score categories from text sources (caption, transcript, ocr); None if there is no text.
 
         Args:
             texts: Text per source.
-            embeddings: Embeddings of the non-empty texts in order, when already computed.
+            embeddings: :meth:`embed_sources` of the non-empty texts, when already computed.
+            languages: Language per source (:func:`~tagging.language.source_languages`); detected when missing.
         """
         sources = {k: v for k, v in texts.items() if v and v.strip()}
         if not sources:
             return None
         cats = self.taxonomy.categories
         cfg = self.config
-        emb = self.text.embed_texts(list(sources.values())) if embeddings is None else embeddings
-        cat_emb = self.category_embeddings()
+        langs = source_languages(sources, languages)
+        emb = self.embed_sources(sources, langs) if embeddings is None else embeddings
         scores = np.zeros(len(cats), np.float32)
         evidence: list[dict[str, Any]] = [{} for _ in cats]
-        for (source, text), vec in zip(sources.items(), emb):
+        for (source, text), (model, vec) in zip(sources.items(), emb):
+            cat_emb = self.category_embeddings(model)
+            center = model.calibration.center if cfg.text_center is None else cfg.text_center
+            scale = model.calibration.scale if cfg.text_scale is None else cfg.text_scale
             reliability = cfg.text_sources.get(source, 0.5)
-            lowered = text.lower()
+            lowered = normalize(text)
+            keywords = self.taxonomy.keyword_patterns(langs[source] or "en")
             for c, cat in enumerate(cats):
                 sims = cat_emb[c] @ vec
                 best = int(np.argmax(sims))
-                s = float(_sigmoid((sims[best] - cfg.text_center) / cfg.text_scale))
-                hits = [p.pattern for p in self._keywords[c] if p.search(lowered)]
+                s = float(_sigmoid((sims[best] - center) / scale))
+                hits = [word for word, pattern in keywords[c] if pattern.search(lowered)]
                 if hits:
                     s = max(s, cfg.keyword_score)
                 s *= reliability
                 if s >= scores[c]:
                     scores[c] = s
-                    ev = {"source": source, "similarity": round(float(sims[best]), 4), "matched": cat.texts()[best]}
+                    ev = {"source": source, "language": langs[source], "model": model.name,
+                          "similarity": round(float(sims[best]), 4), "matched": cat.texts()[best]}
                     if hits:
-                        ev["keywords"] = [re.sub(r"\(\?<?![^)]*\)", "", h).replace("\\", "") for h in hits]
+                        ev["keywords"] = hits
                     ev["snippet"] = text[:160]
                     evidence[c] = ev
         return scores, evidence
@@ -288,13 +294,13 @@ class Tagger:
             evidence.append(ev)
         return scores, evidence, has_say
 
-    # ------------------------------------------------------------ fusion
     def tag(
         self,
         features: dict[str, Features],
         texts: dict[str, str] | None = None,
         top_k: int | None = None,
         head_input: np.ndarray | None = None,
+        languages: dict[str, str | None] | None = None,
     ) -> list[Tag]:
         """Rank the taxonomy's categories for one item.
 
@@ -304,6 +310,8 @@ class Tagger:
             top_k: Tags to return (default from config); 0 returns every category.
             head_input: The item's fused feature vector; with a head attached, the head
                 scores the categories it has examples of.
+            languages: Known language per text source (e.g. Whisper's for ``"transcript"``);
+                the others are detected.
 
         Returns:
             Tags sorted by fused score, each with evidence per modality that had a say
@@ -313,8 +321,9 @@ class Tagger:
         cfg = self.config
         parts: list[tuple[str, np.ndarray, list[dict[str, Any]], np.ndarray]] = []
         sources = {k: v for k, v in (texts or {}).items() if v and v.strip()}
-        text_emb = self.text.embed_texts(list(sources.values())) if sources else None
-        text_scores = self.score_text(sources, text_emb)
+        langs = source_languages(sources, languages)
+        text_emb = self.embed_sources(sources, langs) if sources else None
+        text_scores = self.score_text(sources, text_emb, langs)
         if text_scores is not None:
             parts.append(("text", text_scores[0], text_scores[1], np.ones(n, bool)))
         frames = features.get("frames")
@@ -329,7 +338,7 @@ class Tagger:
             s, ev, say = self.score_audio(audio)
             parts.append(("audio", s, ev, say))
         tags = self.fuse(parts, top_k=cfg.top_k if top_k is None else top_k, head_input=head_input)
-        text_items = [(k, v, e) for (k, v), e in zip(sources.items(), text_emb)] if text_emb is not None else []
+        text_items = [(k, v, e, langs[k], m) for (k, v), (m, e) in zip(sources.items(), text_emb)] if text_emb else []
         for t in tags:
             visual = t.evidence.get("visual", {}).get("imagenet")
             t.subtopics = self.subtopics.score(self._index[t.id], text_items, visual)

@@ -12,6 +12,7 @@ import media_factory as mf
 import numpy as np
 import pytest
 
+from tagging.language import LANGUAGES
 from tagging.pipeline import Pipeline
 from tagging.store.catalog import Catalog
 
@@ -61,6 +62,7 @@ def test_transcript_and_ocr_feed_text_view_tags_and_row(pipeline: Pipeline, spee
     row = cat.get("talk1")
     assert row["transcript"] and json.loads(row["transcript_json"])["language"] == "en"
     assert "PASTA" in row["ocr_text"].upper().replace("0", "O")
+    assert all(h["language"] in LANGUAGES for h in json.loads(row["ocr_json"]))  # each string's language recorded
     review = json.loads(row["review_json"])
     assert row["review_passed"] is review["passed"]
     assert review["flags"]["low_resolution"] is False and review["flags"]["silent"] is False
@@ -109,7 +111,11 @@ def test_other_language_is_transcribed_with_its_language(pipeline: Pipeline, tmp
     r = pipeline.analyze(clip)
     transcript = r.enrichment.transcript
     assert transcript.text and transcript.language == "es", transcript
-    assert r.features["text"].present and r.tags  # the multilingual-agnostic path still yields tags
+    assert r.features["text"].present and r.tags
+    food = [t for t in r.tags[:3] if t.id == "food"]  # the multilingual text model reads the Spanish transcript
+    assert food, [(t.id, round(t.score, 3)) for t in r.tags]
+    ev = food[0].evidence["text"]
+    assert ev["source"] == "transcript" and ev["language"] == "es" and ev["snippet"] == transcript.text[:160]
 
 
 def test_corrupt_audio_track_keeps_the_other_modalities(pipeline: Pipeline, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def test_caption_selects_subtopics(tagger: Tagger) -> None:
     top = tags[0]
     assert top.id == "dance"
     assert top.subtopics[0] == {"name": "street dance", "score": 0.9, "source": "caption"}  # named outright
-    assert all(s["score"] >= tagger.config.subtopics.threshold for s in top.subtopics)
+    assert all(s["score"] >= tagger.subtopics.threshold(tagger.scorer("en")) for s in top.subtopics)
     assert len(top.subtopics) <= tagger.config.subtopics.max_per_tag
     assert "subtopics" in top.to_dict() and json.dumps([t.to_dict() for t in tags])
 

@@ -10,11 +10,11 @@ import pytest
 from serving_helpers import FAKE_DIMS, FakePipeline, planted_space, served
 
 from cb2cf.audience import AudienceConfig
-from tagging.errors import MediaNotFound
 from tagging.media.thumbs import make_thumbnails
 from tagging.serving.hook import HookConfig, UploadHook
 from tagging.serving.server import ServerConfig, create_app
 from tagging.store.catalog import Catalog
+from tagging.store.interests import Interest
 
 
 @pytest.fixture(scope="module")
@@ -99,34 +99,29 @@ def test_errors_are_html_pages(ui, path: str, status: int, text: str) -> None:
     assert r.status_code == status and "text/html" in r.headers["content-type"] and text in r.text
 
 
-def test_exposure_section_when_the_service_has_a_loop(ui, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The seam to the cold-start loop: an ``exposure(video_id)`` callable in the loop's answer shape."""
-    client, d, hook = ui
+def test_exposure_section_from_the_cold_start_loop(ui) -> None:
+    """A video in the cold-start loop shows its stages and decisions (the loop's real answer)."""
+    client, d, _ = ui
     with open(d / "clip.mp4", "rb") as fh:
         client.post("/videos", files={"file": ("clip.mp4", fh)}, data={"video_id": "in-loop"})
-    assert 'id="exposure"' not in client.get("/ui/videos/in-loop").text  # no loop: no section
-
-    def exposure(video_id: str) -> dict:
-        if video_id != "in-loop":
-            raise MediaNotFound(video_id, "video never entered the cold-start loop")
-        return {"video_id": video_id, "state": "exposing", "stage": 1, "exposed_users": 60, "pool_sizes": [20, 40, 80],
-                "history": [{"kind": "stage", "stage": 0, "users": 20, "by_reason": {"score": 16, "exploration": 4}},
-                            {"kind": "decision", "stage": 0, "action": "promote", "metrics": {"engagement": 0.3125},
-                             "threshold": 0.2, "rule": "beta-bernoulli"},
-                            {"kind": "stage", "stage": 1, "users": 40, "by_reason": {"score": 32, "exploration": 8}}]}
-
-    monkeypatch.setattr(hook, "exposure", exposure, raising=False)
+    assert 'id="exposure"' not in client.get("/ui/videos/in-loop").text  # not in the loop: no section
+    entered = client.post("/videos/in-loop/exposure", json={})
+    assert entered.status_code == 201, entered.text
+    first = entered.json()["history"][0]
     page = client.get("/ui/videos/in-loop").text
-    assert 'id="exposure"' in page and "shown to 60 users" in page and "20, 40, 80" in page
-    assert page.count("stage 0") >= 1 and "stage 1" in page and "<b>promote</b> (beta-bernoulli)" in page
-    assert "engagement 0.312" in page and "threshold 0.2" in page
+    assert 'id="exposure"' in page and f"stage {first['stage']}" in page
+    assert f"shown to {entered.json()['exposed_users']} users" in page
+    assert client.post("/exposure/run", json={"force": True}).status_code == 200  # decide the stage now
+    decisions = [h for h in client.get("/videos/in-loop/exposure").json()["history"] if h["kind"] == "decision"]
+    assert decisions and f"<b>{decisions[0]['action']}</b>" in client.get("/ui/videos/in-loop").text
     assert 'id="exposure"' not in client.get("/ui/videos/a1").text  # a video outside the loop
 
 
-def test_stated_interests_when_the_service_stores_them(ui, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stated_interests_on_the_user_page(ui) -> None:
     client, _, hook = ui
     assert 'id="interests"' not in client.get("/ui/users/c1_u2").text
-    monkeypatch.setattr(hook, "interests", lambda user_id: {"user_id": user_id, "share": 0.5, "interests": [
-        {"label": "baking bread", "kind": "text", "share": 0.3}, {"label": "food", "kind": "tag", "share": 0.2}]}, raising=False)
+    # stored as PUT /users/{id}/interests leaves them (placing a text needs a CB2CF text view; see test_loop_http)
+    hook.interest_store.put("c1_u2", [Interest("baking bread", "text", 0.3, np.ones(4, np.float32)),
+                                      Interest("food", "tag", 0.2, np.ones(4, np.float32))])
     page = client.get("/ui/users/c1_u2").text
     assert 'id="interests"' in page and "baking bread · 30%" in page and "food · 20%" in page

@@ -38,3 +38,7 @@ class ModelFileError(CB2CFError, OSError):
 
 class SpaceError(CB2CFError, ValueError):
     """A CF space is inconsistent (ids vs vectors, dims, non-finite values)."""
+
+
+class TrainingError(CB2CFError, RuntimeError):
+    """Training could not produce a usable model: the loss diverged (NaN/inf), or the data is too small to validate."""

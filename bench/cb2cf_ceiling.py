@@ -34,10 +34,10 @@ from sklearn.linear_model import Ridge
 
 from cb2cf.bench.benchmark import prepare_split
 from cb2cf.bench.methods import select_ridge
-from cb2cf.ridge import ridge_fit as _ridge_fit
-from cb2cf.ridge import ridge_predict as _ridge_predict
 from cb2cf.bench.movielens import concat_views
 from cb2cf.metrics import rank_metrics
+from cb2cf.ridge import ridge_fit as _ridge_fit
+from cb2cf.ridge import ridge_predict as _ridge_predict
 
 
 def main() -> None:

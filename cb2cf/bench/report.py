@@ -66,8 +66,11 @@ def summarize(runs: list[dict]) -> dict:
     if "CB2CF" in mean and others:
         best = max(others, key=others.get)
         cb, b = res["CB2CF"]["recall@20"], res[best]["recall@20"]
+        paired = [r["results"]["CB2CF"]["recall@20"] / r["results"][best]["recall@20"] for r in ok
+                  if "recall@20" in r["results"].get("CB2CF", {}) and r["results"].get(best, {}).get("recall@20")]
         out["standing"] = {
             "best_other_method": best, "cb2cf_over_best_other_recall@20": cb["mean"] / b["mean"] if b["mean"] else None,
+            "cb2cf_over_best_other_per_seed": paired,
             "lead_recall@20": cb["mean"] - b["mean"], "spread_recall@20": cb["std"] + b["std"],
             "ahead_by_more_than_spread": bool(cb["mean"] - b["mean"] > cb["std"] + b["std"]),
             "cb2cf_fraction_of_oracle_recall@20": (cb["mean"] / mean[ORACLE]) if mean.get(ORACLE) else None}
@@ -103,7 +106,8 @@ def format_table(res: dict) -> str:
                       f"{st['cb2cf_fraction_of_oracle_recall@20'] or 0:.2f}"]
         if multi:
             lines.append(f"lead {st['lead_recall@20']:+.4f} vs spread (sum of stds) {st['spread_recall@20']:.4f}: "
-                         f"{'ahead' if st['ahead_by_more_than_spread'] else 'not ahead'} by more than the spread")
+                         f"{'ahead' if st['ahead_by_more_than_spread'] else 'not ahead'} by more than the spread; "
+                         "per seed (same split): " + ", ".join(f"{x:.2f}x" for x in st["cb2cf_over_best_other_per_seed"]))
     lines += ["", "Audience (all users ranked for each cold test item: who to seed it to)", ""]
     lines += _rows(res["results_audience"], AUDIENCE_KEYS, "seeds" if multi else "items")
     if multi and res.get("failed_seeds"):

@@ -14,7 +14,7 @@ Protocol (seeded by ``seed``):
    Audience (the other direction, seeding): for every cold test item with >= 1 user,
    all users of the space are ranked by the same scores; Recall@20/50, NDCG@20/50.
 5. Cold *validation* items are used for model selection only: ridge alpha, kNN
-   neighbourhood size, CB2CF early stopping.
+   neighbourhood size, the peers' and CB2CF's early stopping, magnitude scaling's ``a``.
 
 Methods: random; most popular (counts over the cold-test interactions themselves, a
 leaky reference: no cold-start method can know them); content kNN (a cold item's score

@@ -32,9 +32,12 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
-from cb2cf.bench.benchmark import _ridge_fit, _ridge_predict, prepare_split, select_ridge
+from cb2cf.bench.benchmark import prepare_split
+from cb2cf.bench.methods import select_ridge
 from cb2cf.bench.movielens import concat_views
 from cb2cf.metrics import rank_metrics
+from cb2cf.ridge import ridge_fit as _ridge_fit
+from cb2cf.ridge import ridge_predict as _ridge_predict
 
 
 def main() -> None:

@@ -21,21 +21,24 @@ logger = logging.getLogger(__name__)
 
 
 def _benchmark(a: argparse.Namespace) -> int:
-    from cb2cf.bench.benchmark import format_table, run_benchmark, write_json
+    from cb2cf.bench.benchmark import format_table, run_seeds, write_json
+    from cb2cf.bench.methods import PEER_NAMES
     from cb2cf.train import TrainConfig
 
-    cfg = TrainConfig(name="cb2cf-ml-latest-small", seed=a.seed, max_seconds=a.max_seconds)
-    res = run_benchmark(a.dataset, seed=a.seed, train_config=cfg, cache_dir=a.cache_dir,
-                        show_progress=a.progress, extra_train_seeds=tuple(a.extra_train_seeds))
-    print(format_table(res))
+    seeds = tuple(a.seeds) if a.seeds else (a.seed,)
+    cfg = TrainConfig(name="cb2cf-ml-latest-small", seed=seeds[0], max_seconds=a.max_seconds)
+    res = run_seeds(a.dataset, seeds, train_config=cfg, cache_dir=a.cache_dir, show_progress=a.progress,
+                    drop_views=tuple(a.drop_views), peers=tuple(a.peers) if a.peers is not None else PEER_NAMES)
+    ok = [r for r in res["runs"] if "results" in r]
+    print(format_table(ok[0] if len(seeds) == 1 and ok else res["summary"]))
     if a.out:
         write_json(res, a.out)
         print(f"wrote {a.out}")
-    if a.save_model:
+    if a.save_model and res["_model"] is not None:
         res["_model"].save(a.save_model)
         res["_space"].save(Path(a.save_model) / "space")  # the warm CF space it predicts into
         print(f"saved model {res['_model'].version} (+ space {res['_space'].ref}) to {a.save_model}")
-    return 0
+    return 0 if ok else 1
 
 
 def _train_space(a: argparse.Namespace) -> int:
@@ -67,6 +70,8 @@ def _train(a: argparse.Namespace) -> int:
     from cb2cf.features import load_features_npz, select_rows
     from cb2cf.interactions import read_log, to_matrix, validate_log
     from cb2cf.space import CFSpace
+    from cb2cf.errors import TrainingError
+    from cb2cf.metrics import validation_problems
     from cb2cf.train import ItemSet, TrainConfig, train_cb2cf
 
     space = CFSpace.load(a.space)
@@ -91,11 +96,20 @@ def _train(a: argparse.Namespace) -> int:
         return ItemSet(ids[r], f, m, to_matrix(sub, space.user_ids, ids[r], binary=True).matrix)
 
     cfg = TrainConfig(name=a.name, seed=a.seed, max_seconds=a.max_seconds)
-    model, hist = train_cb2cf(items(tr_rows), space, cfg, items(val_rows) if n_val else None, specs, a.progress)
+    val = items(val_rows) if n_val else None
+    problems = validation_problems(val, cfg.min_val_items, cfg.min_val_users)
+    counts = f"{len(ids)} feature rows, {len(rows)} in the space: {len(tr_rows)} train / {n_val} validation items"
+    if problems and not a.allow_unvalidated:
+        raise TrainingError(f"catalog too small to validate ({counts}; {'; '.join(problems)}): a model selected on "
+                            f"so few items is not fit to deploy. Add items or raise --val-frac; "
+                            f"--allow-unvalidated saves it anyway, marked not fit to deploy")
+    model, hist = train_cb2cf(items(tr_rows), space, cfg, val, specs, a.progress)
     model.manifest["training_data"]["report"] = report
     model.save(a.out)
-    print(f"saved {model.version} to {a.out} (best epoch {hist['best_epoch']}, {hist['seconds']:.1f}s); "
-          f"{len(tr_rows)} train / {n_val} validation items; {report}")
+    print(f"saved {model.version} to {a.out} (best epoch {hist['best_epoch']}, stopped by {hist['stopped_by']}, "
+          f"{hist['seconds']:.1f}s); {counts}; {report}")
+    if problems:
+        print(f"NOT FIT TO DEPLOY: {'; '.join(problems)} ({counts}); the manifest says fit_to_deploy: false")
     return 0
 
 
@@ -184,12 +198,17 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("benchmark", help="cold-start benchmark on a MovieLens 'latest' directory")
     b.add_argument("--dataset", required=True)
     b.add_argument("--out", help="write the results as JSON here")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--save-model", help="save the trained CB2CF model to this directory")
+    b.add_argument("--seed", type=int, default=0, help="one seed (see --seeds)")
+    b.add_argument("--seeds", type=int, nargs="+", help="seeds of the split and of every method's training: "
+                   "tables show mean ± std over them")
+    b.add_argument("--drop-views", nargs="*", default=[], choices=("title", "tags", "genres", "year"),
+                   help="leave these content views out (e.g. tags: the second dataset, titles/genres/years only)")
+    b.add_argument("--peers", nargs="*", choices=("DropoutNet", "Heater", "CLCRec", "ALDI"),
+                   help="which published peers run (default: all)")
+    b.add_argument("--save-model", help="save the trained CB2CF model (of the first seed) to this directory")
     b.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "cb2cf"), help="text-embedding cache")
-    b.add_argument("--max-seconds", type=float, default=280.0, help="CB2CF training time cap")
-    b.add_argument("--extra-train-seeds", type=int, nargs="*", default=[],
-                   help="also train CB2CF with these seeds on the same split and report the mean")
+    b.add_argument("--max-seconds", type=float, default=3600.0,
+                   help="guard on CB2CF training time (training stops on epochs/validation; reported if it fires)")
     b.set_defaults(fn=_benchmark)
 
 
@@ -234,7 +253,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--val-frac", type=float, default=0.1, help="warm items held out as cold validation")
     t.add_argument("--duplicates", choices=("error", "sum", "max", "last"), default="error")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-seconds", type=float, default=280.0)
+    t.add_argument("--max-seconds", type=float, default=3600.0, help="guard on training time (reported if it fires)")
+    t.add_argument("--allow-unvalidated", action="store_true",
+                   help="save a model even when the validation split is too small to select it (marked not fit to deploy)")
     t.set_defaults(fn=_train)
 
 

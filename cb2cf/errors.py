@@ -50,3 +50,7 @@ class LadderConfigError(ExposureError):
 
 class NotEligibleError(ExposureError):
     """Stages asked of a video that did not pass the review gate, or one in the wrong state."""
+
+
+class TrainingError(CB2CFError, RuntimeError):
+    """Training could not produce a usable model: the loss diverged (NaN/inf), or the data is too small to validate."""

@@ -26,9 +26,9 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from cb2cf.errors import ContentError
+from cb2cf.errors import ContentError, TrainingError
 from cb2cf.features import ViewSpec, fingerprint_features, normalize_features
-from cb2cf.metrics import audience_metrics, rank_metrics
+from cb2cf.metrics import evaluate, validation_problems
 from cb2cf.model import CB2CF, default_device, library_versions
 from cb2cf.ridge import select_ridge_alpha
 from cb2cf.space import CFSpace
@@ -62,10 +62,12 @@ class TrainConfig:
     select_on: tuple[str, ...] = ()  # validation metrics summed for early stopping; () = recall@eval_k + audience
     seed: int = 0
     num_threads: int = 0  # 0: leave torch's default
-    max_seconds: float = 280.0
+    max_seconds: float = 3600.0  # a guard only: training stops on max_epochs/patience; when it fires it is reported
     skip: bool = True
     ridge_init_alphas: tuple[float, ...] = (1.0, 10.0, 100.0)  # start the linear path at ridge; () = off
     linear_lr_scale: float = 0.0  # lr multiplier of the ridge-initialised linear path (0 = frozen)
+    min_val_items: int = 30  # fewer validation items (or users below) cannot select a model: not fit to deploy
+    min_val_users: int = 10  # users with >= 1 validation interaction
 
 
 @dataclass
@@ -126,27 +128,6 @@ def _selection(metrics: dict[str, float], names: tuple[str, ...]) -> float:
         return float(sum(metrics[m] for m in names))
     except KeyError as exc:
         raise ContentError(f"select_on names unknown metric {exc}; known: {sorted(metrics)}") from None
-
-
-def evaluate(model: CB2CF, space_users: np.ndarray, items: ItemSet, k: int = 20,
-             audience_k: int = 50) -> dict[str, float]:
-    """How well the predicted vectors rank, both ways.
-
-    Returns:
-        ``recall@k``/``ndcg@k``/...: ``items`` ranked for each user who interacted with one
-        of them (recommendation); ``audience_recall@audience_k``/``audience_ndcg@...``:
-        all users ranked for each item with users (seeding a first audience).
-
-    Raises:
-        ContentError: ``items`` has no interactions.
-    """
-    if items.interactions is None:
-        raise ContentError("evaluation needs the items' interactions")
-    pred = model.predict(items.features, items.masks)
-    S = space_users @ pred.T
-    out = rank_metrics(S, items.interactions, ks=(10, k), precision_ks=(k,))
-    aud = audience_metrics(S, items.interactions, (audience_k,))
-    return out | {f"audience_{m}": v for m, v in aud.items()}
 
 
 @dataclass
@@ -287,6 +268,8 @@ def _train_epoch(model: CB2CF, opt: torch.optim.Optimizer, data: _TrainData, cfg
     losses = []
     for s in range(0, data.n, cfg.batch_size):
         loss = _batch_loss(model, perm[s:s + cfg.batch_size], data, cfg, gen)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"CB2CF: loss is {float(loss.detach())} (diverged); lower lr or check the features")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -372,6 +355,7 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
     Raises:
         ContentError: Malformed features, unknown items, interactions of the wrong shape,
             or ``select_on`` naming an unknown metric.
+        TrainingError: The loss became NaN or infinite.
     """
     cfg = config or TrainConfig()
     t0 = time.time()
@@ -384,6 +368,7 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
     gen = np.random.default_rng(cfg.seed)
     select = _selection_names(cfg, len(val.item_ids), data.n_users) if val is not None else None
     best, history = _starting_point(model, cfg, space, val, select)
+    stopped_by = "max_epochs"
     for epoch in _epochs(cfg, show_progress):
         rec = {"epoch": epoch, "loss": _train_epoch(model, opt, data, cfg, gen)}
         metric = _validate(model, cfg, space, val, select, rec)
@@ -391,8 +376,20 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
         logger.debug("epoch %d %s", epoch, rec)
         if metric > best.metric:
             best = _Best(metric, epoch, copy.deepcopy(model.state_dict()), rec)
-        if epoch - best.epoch >= cfg.patience or time.time() - t0 > cfg.max_seconds:
+        if epoch - best.epoch >= cfg.patience:
+            stopped_by = "patience"
+            break
+        if time.time() - t0 > cfg.max_seconds:
+            stopped_by = "time cap"
+            logger.warning("CB2CF: the %.0fs time cap fired at epoch %d: the result depends on machine speed",
+                           cfg.max_seconds, epoch)
             break
     _finalize(model, cfg, best, train, space, data, views, select, t0)
+    model.manifest["metrics"]["stopped_by"] = stopped_by
+    problems = validation_problems(val, cfg.min_val_items, cfg.min_val_users)
+    model.manifest["fit_to_deploy"] = not problems
+    if problems:
+        model.manifest["not_fit_to_deploy_because"] = problems
+        logger.warning("%s is NOT fit to deploy: %s", model.version, "; ".join(problems))
     logger.info("trained %s in %.1fs, best epoch %d (%s)", model.version, time.time() - t0, best.epoch, best.metric)
-    return model, {"history": history, "best_epoch": best.epoch, "seconds": time.time() - t0}
+    return model, {"history": history, "best_epoch": best.epoch, "seconds": time.time() - t0, "stopped_by": stopped_by}

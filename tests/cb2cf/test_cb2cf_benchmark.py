@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cb2cf.bench.benchmark import prepare_split
+from cb2cf.bench.benchmark import format_table, prepare_split
 from cb2cf.cli import main
 
 GENRES = {"Comedy": "funny laughs", "Horror": "scary monster", "Western": "cowboy desert", "Romance": "love story"}
@@ -50,30 +50,57 @@ def test_split_is_seeded_and_disjoint(tmp_path: Path) -> None:
     assert test.features["title"].shape == (len(a.cold_test), 384) and test.interactions.shape == (len(a.users), len(a.cold_test))
 
 
-def test_benchmark_cli_prints_the_table_and_writes_json(tmp_path: Path, capsys) -> None:
+METHODS = ["random", "most popular (test counts, leaky)", "content kNN", "ridge", "ridge + magnitude scaling",
+           "DropoutNet", "Heater", "CLCRec", "ALDI", "CB2CF", "CB2CF + magnitude scaling", "warm oracle"]
+
+
+def test_benchmark_cli_over_seeds_prints_mean_and_spread_and_writes_json(tmp_path: Path, capsys) -> None:
     d = _movielens(tmp_path / "ml")
     out = tmp_path / "res.json"
     model_dir = tmp_path / "model"
     assert main(["benchmark", "--dataset", str(d), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
-                 "--max-seconds", "20", "--save-model", str(model_dir), "--extra-train-seeds", "1"]) == 0
+                 "--save-model", str(model_dir), "--seeds", "0", "1"]) == 0
     printed = capsys.readouterr().out
     res = json.loads(out.read_text())
-    methods = ["random", "most popular (test counts, leaky)", "content kNN", "ridge", "CB2CF", "warm oracle (ceiling)"]
-    mean = res["results"].pop("CB2CF, mean of training seeds 0, 1")
-    assert list(res["results"]) == methods and "| CB2CF, mean of training seeds 0, 1 |" in printed
-    assert mean["std_recall@20"] >= 0 and 0 < mean["recall@20"] <= 1
-    for m in methods:
+    summary = res["summary"]
+    assert list(summary["results"]) == METHODS and summary["seeds"] == [0, 1] and len(res["runs"]) == 2
+    for m in METHODS:
         assert f"| {m} |" in printed
-    r = {m: res["results"][m] for m in methods}
-    assert r["CB2CF"]["users"] == r["ridge"]["users"] > 0
+        row = summary["results"][m]
+        assert row["seeds_ok"] == 2 and row["recall@20"]["std"] >= 0 and 0 <= row["recall@20"]["mean"] <= 1, m
+    assert " ± " in printed and "CB2CF Recall@20 / best other method" in printed and "Audience" in printed
+    mean = {m: summary["results"][m]["ndcg@10"]["mean"] for m in METHODS}
     # taste is one genre, visible in the content: every content method is far above random
-    for m in ("content kNN", "ridge", "CB2CF"):
-        assert r[m]["ndcg@10"] > 2 * r["random"]["ndcg@10"], m
-    assert r["warm oracle (ceiling)"]["recall@20"] >= r["random"]["recall@20"]
-    assert "CB2CF Recall@20 / best content baseline" in printed and "Audience" in printed
-    aud = res["results_audience"]
+    for m in ("content kNN", "ridge", "DropoutNet", "Heater", "CLCRec", "ALDI", "CB2CF"):
+        assert mean[m] > 2 * mean["random"], m
+    run = res["runs"][0]
+    assert run["results"]["CB2CF"]["stopped_by"] in ("patience", "max_epochs")  # not the wall-clock guard
+    assert run["results"]["ridge + magnitude scaling"]["a"] >= 0 and "magnitude_a" in run["results"]["ALDI"]
+    aud = summary["results_audience"]
     assert "most active users (warm-train counts)" in aud and "most popular (test counts, leaky)" not in aud
-    assert aud["CB2CF"]["ndcg@20"] > 1.5 * aud["random"]["ndcg@20"] and aud["CB2CF"]["users"] > 0  # 80 users only
+    assert {"standing"} <= set(summary) and summary["standing"]["best_other_method"] in METHODS
+    assert len(summary["standing"]["cb2cf_over_best_other_per_seed"]) == 2 and "per seed (same split)" in printed
     assert (model_dir / "model.safetensors").is_file() and (model_dir / "space" / "space.json").is_file()
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    assert manifest["metrics"]["test_recall@20"] == r["CB2CF"]["recall@20"]
+    assert manifest["metrics"]["test_recall@20"] == run["results"]["CB2CF"]["recall@20"]
+
+
+def test_second_dataset_drops_a_view_and_a_failing_method_is_reported(tmp_path: Path, monkeypatch) -> None:
+    from cb2cf.bench import methods
+    from cb2cf.bench.benchmark import run_seeds
+    from cb2cf.errors import TrainingError
+
+    d = _movielens(tmp_path / "ml")
+
+    def diverges(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - a peer whose loss turns NaN
+        raise TrainingError("Heater: loss is nan at epoch 3")
+
+    monkeypatch.setattr(methods, "run_peer", diverges)
+    res = run_seeds(d, (0, 5), cache_dir=tmp_path / "cache", drop_views=("tags",), peers=("Heater",))
+    run = res["runs"][0]
+    assert [v["name"] for v in run["views"]] == ["title", "genres", "year"]
+    assert run["results"]["Heater"] == {"failed": "TrainingError: Heater: loss is nan at epoch 3"}
+    heater = res["summary"]["results"]["Heater"]
+    assert heater["seeds_ok"] == 0 and len(heater["failed"]) == 2 and "seed 0: TrainingError" in heater["failed"][0]
+    assert res["summary"]["results"]["CB2CF"]["seeds_ok"] == 2  # the others finished
+    assert "| Heater | failed: TrainingError" in format_table(run)

@@ -107,9 +107,15 @@ def test_cli_train_space_train_predict(tmp_path, capsys) -> None:
                       {"tags": np.arange(n_i) % 3 > 0}, {"text": "toy@1", "tags": "toy@1"})
     assert main(["train-space", "--log", str(tmp_path / "log.csv"), "--out", str(tmp_path / "space"),
                  "--factors", "8", "--iterations", "5"]) == 0
-    assert main(["train", "--features", str(tmp_path / "f.npz"), "--space", str(tmp_path / "space"),
-                 "--interactions", str(tmp_path / "log.csv"), "--out", str(tmp_path / "model"),
-                 "--max-seconds", "5"]) == 0
+    train = ["train", "--features", str(tmp_path / "f.npz"), "--space", str(tmp_path / "space"),
+             "--interactions", str(tmp_path / "log.csv"), "--out", str(tmp_path / "model")]
+    capsys.readouterr()
+    assert main(train) == 2 and not (tmp_path / "model").exists()  # 9 validation items cannot select a model
+    err = capsys.readouterr().err
+    assert "TrainingError: catalog too small to validate (90 feature rows, 90 in the space: 81 train / 9 validation" in err
+    assert "9 validation items (need >= 30)" in err
+    assert main(train + ["--val-frac", "0.4"]) == 0  # 36 validation items: fit to deploy
+    assert json.loads((tmp_path / "model" / "manifest.json").read_text())["fit_to_deploy"] is True
     assert main(["predict", "--model", str(tmp_path / "model"), "--features", str(tmp_path / "f.npz"),
                  "--space", str(tmp_path / "space"), "-k", "3", "--strict", "--out", str(tmp_path / "p.json")]) == 0
     out = json.loads((tmp_path / "p.json").read_text())
@@ -122,10 +128,14 @@ def test_cli_train_space_train_predict(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["train", "--features", str(tmp_path / "half.npz"), "--space", str(tmp_path / "space"),
                  "--interactions", str(tmp_path / "log.csv"), "--out", str(tmp_path / "model2"),
-                 "--max-seconds", "5"]) == 0
-    report = json.loads((tmp_path / "model2" / "manifest.json").read_text())["training_data"]["report"]
+                 "--allow-unvalidated"]) == 0
+    manifest = json.loads((tmp_path / "model2" / "manifest.json").read_text())
+    assert manifest["fit_to_deploy"] is False and manifest["not_fit_to_deploy_because"][0].startswith("4 validation items")
+    report = manifest["training_data"]["report"]
     assert report["dropped_unknown_users"] == 1 and report["space_items_without_features"] == n_i - n_i // 2
-    assert report["dropped_unknown_items"] >= 1 and "dropped_unknown_users" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert report["dropped_unknown_items"] >= 1 and "dropped_unknown_users" in printed
+    assert "NOT FIT TO DEPLOY: 4 validation items (need >= 30)" in printed and "41 train / 4 validation items" in printed
     save_features_npz(str(tmp_path / "g.npz"), ids, {"text": np.zeros((n_i, 5), np.float32)})
     assert main(["predict", "--model", str(tmp_path / "model"), "--features", str(tmp_path / "g.npz")]) == 2
     assert "FeatureMismatchError" in capsys.readouterr().err

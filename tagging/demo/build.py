@@ -167,7 +167,9 @@ def build_demo(cfg: DemoConfig, pipeline: Any = None, show_progress: bool = Fals
     coldstart.export_features(catalog, features)
     _cb2cf(["train", "--features", str(features), "--space", str(demo.space), "--interactions", str(demo.log),
             "--out", str(demo.model), "--name", "video-cb2cf", "--val-frac", "0.25", "--seed", str(cfg.seed),
-            "--max-seconds", str(cfg.train_seconds)])
+            "--max-seconds", str(cfg.train_seconds),
+            # a dozen videos cannot validate a model: it is saved marked "not fit to deploy", which a demo is
+            "--allow-unvalidated"])
     model = coldstart.load_model(demo.model, pipeline.extractors)
     with BatchWriter(catalog) as writer:
         coldstart.update_cf(catalog, model, [it["video_id"] for it in items], writer)

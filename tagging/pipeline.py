@@ -185,6 +185,28 @@ class Pipeline:
         _ = self.cb2cf
         return time.perf_counter() - t0
 
+    def check_inputs(self, items: Iterable[str | Path | dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Failure]]:
+        """Refuse bad inputs before any model loads: id format, file exists, probe, limits.
+
+        Costs a header read per file (milliseconds), so a bad file is refused long before the
+        models would have loaded.
+
+        Returns:
+            ``(items that passed, as dicts with "path", failures)``.
+        """
+        ok: list[dict[str, Any]] = []
+        failures: list[Failure] = []
+        for it in items:
+            it = it if isinstance(it, dict) else {"path": it}
+            try:
+                if it.get("video_id") is not None:
+                    validate_video_id(it["video_id"])
+                probe(it["path"], self.config.limits)
+                ok.append(it)
+            except TaggingError as exc:
+                failures.append(Failure(str(it["path"]), it.get("video_id"), exc.error_class, exc.reason))
+        return ok, failures
+
     # ---------------------------------------------------------------- analyse
     def analyze(
         self, path: str | Path, video_id: str | None = None, caption: Caption = None, metadata: dict[str, Any] | None = None

@@ -31,8 +31,29 @@ def cache_dir() -> Path:
     return Path(root).expanduser() if root else Path.home() / ".cache" / "tagging"
 
 
+DEVICES = ("auto", "cpu", "cuda")
+DEVICE_ENV = "TAGGING_DEVICE"
+
+
+def set_device(device: str) -> None:
+    """Make ``device`` what every ``"auto"`` model of this process (and its children) runs on.
+
+    Stored in ``$TAGGING_DEVICE`` so that decode processes and Ray actors started later see it;
+    ``"auto"`` clears it. It is a runtime choice, not part of any extractor id.
+
+    Raises:
+        ValueError: ``device`` is not one of :data:`DEVICES`.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+    if device == "auto":
+        os.environ.pop(DEVICE_ENV, None)
+    else:
+        os.environ[DEVICE_ENV] = device
+
+
 def pick_device(device: str = "auto", backend: str = "torch") -> str:
-    """Resolve ``"auto"`` to ``"cuda"`` when ``backend`` sees a GPU, else ``"cpu"``.
+    """Resolve ``"auto"`` to ``$TAGGING_DEVICE`` if set, else ``"cuda"`` when ``backend`` sees a GPU, else ``"cpu"``.
 
     Args:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (anything but ``"auto"`` is returned as is).
@@ -41,6 +62,8 @@ def pick_device(device: str = "auto", backend: str = "torch") -> str:
     Raises:
         ValueError: Unknown backend.
     """
+    if device == "auto":
+        device = os.environ.get(DEVICE_ENV, "auto")
     if device != "auto":
         return device
     if backend == "torch":

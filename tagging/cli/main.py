@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tagging.cli.options import HELP_FORMATTER, add_db_arg, add_pipeline_args, pipeline_config
 from tagging.errors import TaggingError
@@ -36,12 +37,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for f in files:
         caption = args.caption if args.caption is not None else captions.get(f.name)
         items.append({"path": f, "caption": caption, "video_id": args.video_id})
-    pipeline = Pipeline(pipeline_config(args))
+    pipeline = Pipeline(pipeline_config(args))  # cheap: every model loads on first use
+    items, refused = pipeline.check_inputs(items)  # bad files are refused before any model loads
+    for f in refused:
+        _print_failure(f, args.json)
+    if not items:
+        return 1
     catalog = Catalog(args.db, dims=pipeline.dims())
-    load_s = pipeline.load_models()
-    if not args.json:
-        print(f"models loaded in {load_s:.1f} s")
     report = pipeline.ingest(items, catalog, show_progress=args.progress)
+    report.failures[:0] = refused
     for r in report.results:
         if args.json:
             print(json.dumps(r.summary()))
@@ -49,13 +53,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             tags = ", ".join(f"{t.id} {t.score:.2f}" for t in r.tags) or "(none)"
             total = sum(r.timings.values())
             print(f"{r.video_id}  [{tags}]  {total * 1000:.0f} ms")
-    for f in report.failures:
-        if args.json:
-            print(json.dumps({"source": f.source, "error": f.error_class, "reason": f.reason}))
-        print(f"error: {f.source}: {f.error_class}: {f.reason}", file=sys.stderr)
+    for f in report.failures[len(refused):]:
+        _print_failure(f, args.json)
     if not args.json:
         print(f"{len(report.results)} ingested, {len(report.failures)} failed -> {args.db} ({catalog.count()} rows)")
     return 1 if report.failures else 0
+
+
+def _print_failure(f: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"source": f.source, "error": f.error_class, "reason": f.reason}), flush=True)
+    print(f"error: {f.source}: {f.error_class}: {f.reason}", file=sys.stderr, flush=True)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -29,6 +29,14 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
                    help="address-space limit of a decode process")
 
 
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda``: where the models run (``auto``: CUDA when the model's runtime sees a GPU)."""
+    from tagging.runtime import DEVICE_ENV, DEVICES
+
+    p.add_argument("--device", choices=DEVICES, default=os.environ.get(DEVICE_ENV, "auto"),
+                   help=f"where the models run (${DEVICE_ENV})")
+
+
 def add_pipeline_args(p: argparse.ArgumentParser, tag_head: bool = True) -> None:
     """Add the options that configure a :class:`~tagging.pipeline.Pipeline`.
 
@@ -48,11 +56,15 @@ def add_pipeline_args(p: argparse.ArgumentParser, tag_head: bool = True) -> None
     p.add_argument("--no-speech", action="store_true", help="skip speech recognition")
     p.add_argument("--no-ocr", action="store_true", help="skip on-screen text recognition")
     p.add_argument("--policy-screen", choices=("off", "on", "auto"), default="off", help="NudeNet explicit-imagery screen")
+    add_device_arg(p)
 
 
 def pipeline_config(args: argparse.Namespace) -> Any:
-    """Build the ``PipelineConfig`` that :func:`add_pipeline_args` options describe."""
+    """Build the ``PipelineConfig`` that :func:`add_pipeline_args` options describe (and apply ``--device``)."""
     from tagging.pipeline import PipelineConfig
+    from tagging.runtime import set_device
+
+    set_device(getattr(args, "device", "auto"))
 
     cfg = PipelineConfig(num_frames=args.num_frames, taxonomy=args.taxonomy, cb2cf_model=args.cb2cf_model,
                          tag_head=getattr(args, "tag_head", None))

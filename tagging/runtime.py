@@ -8,6 +8,7 @@ records :func:`library_versions` in what it saves.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import os
@@ -100,6 +101,35 @@ def cached_model(key: Hashable, loader: Callable[[], Any]) -> Any:
             logger.info("loading model %s", key)
             _MODELS[key] = loader()
         return _MODELS[key]
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def onnx_session(model_path: str | Path, device: str = "auto", threads: int = 0) -> Any:
+    """An ONNX Runtime session on ``device`` (CUDA provider when it resolves to ``"cuda"``).
+
+    Args:
+        model_path: The ``.onnx`` file.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (resolved with :func:`pick_device` for onnxruntime).
+        threads: Intra-op threads (0: ONNX Runtime's default, one per core).
+
+    Raises:
+        MissingDependency: onnxruntime is not installed.
+    """
+    ort = require("onnxruntime", "onnxruntime")
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    cuda = pick_device(device, "onnxruntime") == "cuda"
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(model_path), opts, providers=providers)
 
 
 def library_versions(*names: str) -> dict[str, str]:

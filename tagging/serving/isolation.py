@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_DECODE_TIMEOUT_S = 120.0  # wall-clock limit of one decode
 DEFAULT_DECODE_MEMORY_MB = 4096  # address-space limit of one decode process
 
-DecodeFn = Callable[[str, "DecodeSettings"], DecodedMedia]
+# (path, settings) -> DecodedMedia, or anything picklable built from it (the backfill's ``Prepared``)
+DecodeFn = Callable[[str, Any], Any]
 
 
 @dataclass
@@ -143,8 +144,8 @@ class DecodePool:
         workers: Number of child processes.
         timeout_s: Wall-clock seconds one file may take.
         memory_mb: Address-space limit of each child (``RLIMIT_AS``); 0 for none.
-        decode_fn: Top-level (picklable) function ``(path, settings) -> DecodedMedia``;
-            tests pass one that hangs or crashes.
+        decode_fn: Top-level (picklable) function ``(path, settings) -> DecodedMedia`` (or a
+            picklable result built from it); tests pass one that hangs or crashes.
     """
 
     def __init__(self, settings: DecodeSettings | None = None, workers: int = 1, timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
@@ -192,7 +193,7 @@ class DecodePool:
                 return w
         raise DecoderCrash(path, "the decode pool is closed")
 
-    def decode(self, path: str | Path, timeout_s: float | None = None) -> DecodedMedia:
+    def decode(self, path: str | Path, timeout_s: float | None = None) -> Any:
         """Decode one file in a child process.
 
         Args:
@@ -200,7 +201,7 @@ class DecodePool:
             timeout_s: Override of the pool's timeout for this file.
 
         Returns:
-            The decoded media.
+            What ``decode_fn`` returned: the decoded media by default.
 
         Raises:
             DecodeTimeout: The child did not answer in time (it is killed and replaced).

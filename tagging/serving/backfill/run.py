@@ -58,6 +58,8 @@ class BackfillConfig:
         show_progress: tqdm progress bar (rate and ETA).
         ray_address: Ray cluster address (None: a local instance).
         ray_batch_size: Items per ``map_batches`` call.
+        batch_videos: Videos whose model work runs as one batch (local engine); 1 is the
+            one-video-at-a-time path (decode in workers, every model in the parent).
     """
 
     db: str = DEFAULT_DB
@@ -73,6 +75,7 @@ class BackfillConfig:
     show_progress: bool = False
     ray_address: str | None = None
     ray_batch_size: int = 4
+    batch_videos: int = 8
 
 
 @dataclass
@@ -163,7 +166,7 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     with BatchWriter(catalog, WriterConfig(max_rows=cfg.batch_rows, max_delay_ms=5000)) as writer:
         if cf_only:
             report.cf_updated = coldstart.update_cf(catalog, pipeline.cb2cf, [it.video_id for it in cf_only], writer, bar)
-        outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else local_outcomes(full, cfg, pipeline)
+        outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else _local_outcomes(full, cfg, pipeline)
         for item, row, err in outcomes:
             if err is None:
                 written.append((item, writer.submit(row)))
@@ -197,6 +200,16 @@ def _progress(total: int, show: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc="backfill", unit="video", disable=not show, smoothing=0.1)
+
+
+def _local_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Analyzer) -> Iterator[Outcome]:
+    from tagging.pipeline import Pipeline
+    from tagging.serving.backfill.batch import batched_outcomes
+
+    if cfg.batch_videos > 1 and isinstance(pipeline, Pipeline):
+        yield from batched_outcomes(items, cfg, pipeline)
+    else:  # one video at a time (also any other Analyzer)
+        yield from local_outcomes(items, cfg, pipeline)
 
 
 def _ray_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Analyzer) -> Iterator[Outcome]:

@@ -13,11 +13,32 @@ from typing import Any
 HELP_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
+class _StorageOption(argparse.Action):
+    """``KEY=VALUE``, repeatable: merged into ``$TAGGING_STORAGE_OPTIONS`` (read by every catalog this process opens)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any,
+                 option_string: str | None = None) -> None:
+        import json
+
+        from tagging.store.catalog import STORAGE_OPTIONS_ENV
+
+        key, sep, val = str(value).partition("=")
+        if not sep or not key:
+            parser.error(f"{option_string} wants KEY=VALUE, not {value!r}")
+        opts = json.loads(os.environ.get(STORAGE_OPTIONS_ENV) or "{}")
+        opts[key] = val
+        os.environ[STORAGE_OPTIONS_ENV] = json.dumps(opts)
+        setattr(namespace, self.dest, opts)
+
+
 def add_db_arg(p: argparse.ArgumentParser) -> None:
-    """``--db``: the LanceDB directory of the catalog (``$TAGGING_DB`` or ``tagging.lancedb``)."""
+    """``--db`` (the catalog: a LanceDB directory or URI) and ``--storage-option KEY=VALUE`` for object stores."""
     from tagging.store.catalog import default_db
 
-    p.add_argument("--db", default=default_db(), help="LanceDB directory of the catalog ($TAGGING_DB)")
+    p.add_argument("--db", default=default_db(),
+                   help="the catalog: a LanceDB directory or URI such as s3://bucket/catalog ($TAGGING_DB)")
+    p.add_argument("--storage-option", action=_StorageOption, metavar="KEY=VALUE",
+                   help="object-store option for --db, repeatable (e.g. region=eu-west-1; $TAGGING_STORAGE_OPTIONS as JSON)")
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:

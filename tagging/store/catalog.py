@@ -9,6 +9,7 @@ its row instead of adding one.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -29,9 +30,51 @@ VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 DEFAULT_DB = "tagging.lancedb"
 
 
+STORAGE_OPTIONS_ENV = "TAGGING_STORAGE_OPTIONS"
+
+
 def default_db() -> str:
-    """The catalog directory: ``$TAGGING_DB`` or ``tagging.lancedb``."""
+    """The catalog: ``$TAGGING_DB`` or ``tagging.lancedb``; any LanceDB URI (a directory, ``s3://``, ``gs://``, ...)."""
     return os.environ.get("TAGGING_DB") or DEFAULT_DB
+
+
+def storage_options(given: dict[str, str] | None = None) -> dict[str, str] | None:
+    """Object-store options for the catalog URI: ``given``, else ``$TAGGING_STORAGE_OPTIONS`` (a JSON object).
+
+    Passed to ``lancedb.connect`` as they are (e.g. ``{"region": "eu-west-1", "endpoint": ...}``);
+    the environment form reaches decode processes and Ray workers too.
+
+    Raises:
+        CatalogError: The environment variable is not a JSON object of strings.
+    """
+    if given is not None:
+        return given
+    raw = os.environ.get(STORAGE_OPTIONS_ENV)
+    if not raw:
+        return None
+    try:
+        opts = json.loads(raw)
+        if isinstance(opts, dict):
+            return {str(k): str(v) for k, v in opts.items()}
+    except ValueError:
+        pass
+    raise CatalogError(STORAGE_OPTIONS_ENV, "must be a JSON object of storage options")
+
+
+def connect(uri: str, options: dict[str, str] | None = None) -> Any:
+    """``lancedb.connect(uri)`` with the storage options (see :func:`storage_options`).
+
+    Raises:
+        CatalogError: The database cannot be opened.
+    """
+    import lancedb
+
+    try:
+        return lancedb.connect(uri, storage_options=storage_options(options))
+    except CatalogError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CatalogError(uri, f"cannot open LanceDB: {exc}") from exc
 
 
 DEFAULT_TABLE = "videos"
@@ -151,24 +194,21 @@ class Catalog:
     """A LanceDB table of videos.
 
     Args:
-        uri: Database directory (created on first write) or any LanceDB URI.
+        uri: Database directory (created on first write) or any LanceDB URI (``s3://``, ``gs://``, ...).
         table: Table name.
         dims: Vector sizes for a new table; an existing table keeps its own and
             must agree when given.
+        storage_options: Object-store options passed to LanceDB (default: ``$TAGGING_STORAGE_OPTIONS``).
 
     Raises:
         CatalogError: The database cannot be opened, or ``dims`` disagree with the table.
     """
 
-    def __init__(self, uri: str | Path = DEFAULT_DB, table: str = DEFAULT_TABLE, dims: CatalogDims | None = None) -> None:
-        import lancedb
-
+    def __init__(self, uri: str | Path = DEFAULT_DB, table: str = DEFAULT_TABLE, dims: CatalogDims | None = None,
+                 storage_options: dict[str, str] | None = None) -> None:
         self.uri = str(uri)
         self.table_name = table
-        try:
-            self.db = lancedb.connect(self.uri)
-        except Exception as exc:  # noqa: BLE001
-            raise CatalogError(self.uri, f"cannot open LanceDB: {exc}") from exc
+        self.db = connect(self.uri, storage_options)
         self._table = None
         self.dims = dims
         if self._exists():

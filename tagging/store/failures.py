@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from tagging.errors import CatalogError
-from tagging.store.catalog import sql_string, table_exists
+from tagging.store.catalog import connect, sql_string, table_exists
 from tagging.store.writer import write_lock
 
 FAILURES_TABLE = "failures"
@@ -29,11 +29,9 @@ FAILURE_SCHEMA = pa.schema([
 class FailureLog:
     """The ``failures`` table: one row per source uri that failed, with attempts."""
 
-    def __init__(self, uri: str) -> None:
-        import lancedb
-
+    def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
         self.uri = uri
-        self.db = lancedb.connect(uri)
+        self.db = connect(uri, storage_options)
         self._table: Any = None
         self.known: dict[str, dict[str, Any]] = {}
         if self._exists():

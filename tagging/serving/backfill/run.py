@@ -45,7 +45,8 @@ class BackfillConfig:
     """Backfill settings.
 
     Attributes:
-        db: LanceDB directory of the catalog.
+        db: The catalog: a LanceDB directory or URI (``s3://``, ``gs://``, ...).
+        storage_options: Object-store options for ``db`` (default: ``$TAGGING_STORAGE_OPTIONS``).
         table: Catalog table.
         pipeline: A ``PipelineConfig`` (default when None).
         engine: ``"local"`` (decode processes + in-process models) or ``"ray"``.
@@ -63,6 +64,7 @@ class BackfillConfig:
     """
 
     db: str = DEFAULT_DB
+    storage_options: dict[str, str] | None = None
     table: str = "videos"
     pipeline: PipelineConfig | None = None
     engine: str = "local"
@@ -153,9 +155,9 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     t0 = time.perf_counter()
     pipeline = pipeline or Pipeline(cfg.pipeline or PipelineConfig())
     items = read_source(source, cfg.source_table)
-    catalog = Catalog(cfg.db, cfg.table, dims=pipeline.dims())
+    catalog = Catalog(cfg.db, cfg.table, dims=pipeline.dims(), storage_options=cfg.storage_options)
     catalog.table  # noqa: B018 - create before workers start
-    failures = FailureLog(cfg.db)
+    failures = FailureLog(cfg.db, cfg.storage_options)
     extractors = getattr(pipeline, "versions", None) or {m: e.extractor_id for m, e in pipeline.extractors.items()}
     cf_version = pipeline.cb2cf.version if pipeline.cb2cf is not None else None
     full, cf_only, report = plan(items, catalog, failures, extractors, cf_version, cfg.retry_failures)

@@ -108,7 +108,9 @@ def grow(src: Path, dst: Path, factor: int) -> Path:
 def run_child(mode: str, src: Path, db: Path, device: str) -> dict:
     env = {**os.environ, "TAGGING_DEVICE": device} if device != "auto" else dict(os.environ)
     out = subprocess.run([sys.executable, __file__, "--one", mode, str(src), str(db)], capture_output=True, text=True,
-                         cwd=ROOT, check=True, env=env)
+                         cwd=ROOT, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"{mode} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

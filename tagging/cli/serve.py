@@ -80,7 +80,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                          workers=args.workers, decode_timeout_s=args.decode_timeout,
                          decode_memory_mb=args.decode_memory_mb, batch_rows=args.batch_rows, batch_videos=args.batch_videos,
                          retry_failures=args.retry_failures, source_table=args.source_table,
-                         show_progress=not args.no_progress, ray_address=args.ray_address)
+                         show_progress=not args.no_progress, ray_address=args.ray_address, ray_write=args.ray_write)
     report = run_backfill(args.catalog, cfg)
     if args.json:
         print(json.dumps(report.to_dict()))
@@ -119,6 +119,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--retry-failures", action="store_true", help="process uris in the failures table again")
     p.add_argument("--source-table", default="videos", help="table to read when CATALOG is a LanceDB directory")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
+    p.add_argument("--ray-write", choices=["driver", "workers"], default="driver",
+                   help="with --engine ray: the driver writes every row, or each actor commits its own batches")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_backfill)

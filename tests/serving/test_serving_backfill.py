@@ -183,6 +183,22 @@ def test_ray_engine_gives_the_same_rows(mixed: Path, tmp_path: Path, pipeline: P
     assert again.done == len(ids) and again.processed == 0
 
 
+@pytest.mark.slow
+def test_ray_workers_commit_their_own_batches(mixed: Path, tmp_path: Path, pipeline: Pipeline) -> None:
+    """ray_write="workers": each actor upserts its batch; same rows, failures and resume as the driver writing."""
+    pytest.importorskip("ray", reason="pip install -e '.[ray]'")
+    local, ray_db = tmp_path / "local", tmp_path / "ray"
+    a = run_backfill(str(mixed), BackfillConfig(db=str(local), workers=1), pipeline)
+    cfg = BackfillConfig(db=str(ray_db), workers=2, engine="ray", ray_write="workers", ray_batch_size=2)
+    b = run_backfill(str(mixed), cfg, pipeline)
+    assert (a.processed, a.failed, dict(a.failures)) == (b.processed, b.failed, dict(b.failures))
+    _same_tables(_table(local), _table(ray_db))
+    assert FailureLog(str(local)).known.keys() == FailureLog(str(ray_db)).known.keys()
+    again = run_backfill(str(mixed), cfg, pipeline)
+    assert (again.processed, again.done, again.skipped_failed) == (0, a.processed, a.failed)
+    assert len(_table(ray_db)) == a.processed  # no duplicates
+
+
 def test_backfill_from_http_urls(mixed: Path, tmp_path: Path, pipeline: Pipeline) -> None:
     """A manifest of URLs: downloaded at decode time, rows keep the URL, ids come from the URL, reruns skip."""
     import functools

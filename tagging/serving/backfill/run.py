@@ -59,6 +59,8 @@ class BackfillConfig:
         show_progress: tqdm progress bar (rate and ETA).
         ray_address: Ray cluster address (None: a local instance).
         ray_batch_size: Items per ``map_batches`` call.
+        ray_write: Who writes the rows with ``engine="ray"``: ``"driver"`` (actors return rows) or
+            ``"workers"`` (each actor commits its batch into the shared catalog URI).
         batch_videos: Videos whose model work runs as one batch (local engine); 1 is the
             one-video-at-a-time path (decode in workers, every model in the parent).
     """
@@ -77,6 +79,7 @@ class BackfillConfig:
     show_progress: bool = False
     ray_address: str | None = None
     ray_batch_size: int = 4
+    ray_write: str = "driver"
     batch_videos: int = 8
 
 
@@ -170,10 +173,12 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
             report.cf_updated = coldstart.update_cf(catalog, pipeline.cb2cf, [it.video_id for it in cf_only], writer, bar)
         outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else _local_outcomes(full, cfg, pipeline)
         for item, row, err in outcomes:
-            if err is None:
-                written.append((item, writer.submit(row)))
-            else:
+            if err is not None:
                 _record_failure(report, failures, item, err)
+            elif row is None:  # a Ray worker committed it (ray_write="workers")
+                written.append((item, _committed()))
+            else:
+                written.append((item, writer.submit(row)))
             bar.update(1)
         writer.flush()
     bar.close()
@@ -189,6 +194,12 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     report.seconds = time.perf_counter() - t0
     logger.info("backfill: %s", report.summary())
     return report
+
+
+def _committed() -> Future:
+    fut: Future = Future()
+    fut.set_result(1)
+    return fut
 
 
 def _record_failure(report: BackfillReport, failures: FailureLog, item: Item, err: TaggingError) -> None:

@@ -43,9 +43,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _print_failure(f, args.json)
     if not items:
         return 1
+    preload = _preload_text(pipeline)
     catalog = Catalog(args.db, dims=pipeline.dims())
     report = pipeline.ingest(items, catalog, show_progress=args.progress)
     report.failures[:0] = refused
+    preload.join()  # never leave a thread importing while the interpreter exits
     for r in report.results:
         if args.json:
             print(json.dumps(r.summary()))
@@ -58,6 +60,26 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"{len(report.results)} ingested, {len(report.failures)} failed -> {args.db} ({catalog.count()} rows)")
     return 1 if report.failures else 0
+
+
+def _preload_text(pipeline: Any) -> Any:
+    """Load the text model (with the tag embeddings) in a thread while decoding and the frame and audio models run.
+
+    A cold process spends most of its time importing and loading; on two cores the two overlap
+    (about 1.4x faster to the first result here). The model still loads once (``cached_model``).
+    Only the text side: loading the audio stack in a second thread crashed librosa's first run.
+    """
+    import threading
+
+    def run() -> None:
+        try:
+            pipeline.tagger.prepare()
+        except TaggingError as exc:  # the main thread meets it again and reports it
+            logger.info("preloading the text model failed: %s", exc)
+
+    thread = threading.Thread(target=run, name="preload-text", daemon=True)
+    thread.start()
+    return thread
 
 
 def _print_failure(f: Any, as_json: bool) -> None:

@@ -96,6 +96,7 @@ def main() -> int:
     from tagging.store.catalog import Catalog
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ray-driver-"))
+    (tmp / "src").mkdir()
     clips = [mf.make_video(tmp / "src" / f"c{i}.mp4", seconds=3.0, size=(320, 240), fps=24,
                            pattern=["gradient", "colors"][i % 2], audio_kind=["tone", "noise"][i % 2])
              for i in range(args.clips)]

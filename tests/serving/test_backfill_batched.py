@@ -50,4 +50,4 @@ def test_batched_equals_one_video_at_a_time(folder: Path, tmp_path: Path, pipeli
 def test_worker_describes_audio_and_records_its_timings(folder: Path) -> None:
     prep = decode_and_describe(str(folder / "v0.mp4"), PrepareSettings())
     assert prep.audio is not None and prep.audio.present and len(prep.media.frames) > 0
-    assert set(prep.timings) == {"decode", "audio"} and not prep.errors
+    assert set(prep.timings) == {"decode", "audio", "ocr"} and prep.ocr is not None and not prep.errors

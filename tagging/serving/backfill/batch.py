@@ -1,22 +1,26 @@
-"""Batched backfill work: decoding and audio in worker processes, model work batched across videos.
+"""Batched backfill work: decoding, audio and OCR in worker processes, model work batched across videos.
 
 A worker process (:class:`~tagging.serving.isolation.DecodePool` with :func:`decode_and_describe`)
-probes, decodes and computes the audio features of one video (librosa and the small VAD are
-CPU work, not a shared model), so it runs ahead of the parent. The parent takes the videos
-that are ready, up to ``batch_videos``, and runs :func:`analyze_batch`: the frames of all of
-them in one forward pass, speech / OCR / review per video, all their texts in one text batch,
-then fusion, tags and CB2CF per video. Nothing grows with the catalog: at most
+probes and decodes one video and runs its per-video work (the audio features: librosa and the
+small VAD; OCR on a few frames: small ONNX models, one thread), so it runs ahead of the parent.
+The parent takes the videos that are ready, up to ``batch_videos``, and runs :func:`analyze_batch`:
+the frames of all of them in one forward pass, speech and review per video, all their texts in
+one text batch, then fusion, tags and CB2CF per video. Nothing grows with the catalog: at most
 ``batch_videos + 2 * workers`` decoded videos are held at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tagging.enrich.enricher import Enricher
+from tagging.enrich.ocr import OcrConfig, OcrHit, OcrReader
 from tagging.errors import ExtractorError, TaggingError
 from tagging.extractors import AudioCues, Features, ItemContent, get_extractor
 from tagging.inputs import caption_text
@@ -34,24 +38,47 @@ Outcome = tuple[Item, "dict[str, Any] | None", "TaggingError | None"]
 
 @dataclass
 class PrepareSettings(DecodeSettings):
-    """Decode settings plus the audio extractor a worker runs after decoding."""
+    """Decode settings plus what a worker runs after decoding: the audio extractor and OCR."""
 
     audio_extractor: str = "audio-librosa"
+    ocr: bool = True
+    ocr_config: OcrConfig = field(default_factory=OcrConfig)
 
     @classmethod
     def from_pipeline_config(cls, cfg: Any) -> PrepareSettings:
-        """Take the decode settings and the audio extractor of a ``PipelineConfig``."""
-        return cls(cfg.limits, cfg.num_frames, cfg.max_side, cfg.sample_rate, cfg.audio_extractor)
+        """Take the decode settings, the audio extractor and the OCR settings of a ``PipelineConfig``."""
+        return cls(cfg.limits, cfg.num_frames, cfg.max_side, cfg.sample_rate, cfg.audio_extractor,
+                   cfg.enrich.ocr, cfg.enrich.ocr_config)
 
 
 @dataclass
 class Prepared:
-    """What a worker hands back: the decoded media, its audio features, the seconds each took."""
+    """What a worker hands back: the decoded media, its audio features and OCR, the seconds each took."""
 
     media: DecodedMedia
     audio: Features | None = None
+    ocr: list[OcrHit] | None = None
     errors: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def warm_worker(settings: PrepareSettings) -> None:
+    """Worker start-up: one thread for the numeric libraries (the parent's models use the cores), then
+    the audio stack's imports and models on a second of noise, so no video pays for them."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    try:
+        import torch  # the VAD package imports it
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    noise = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    get_extractor(settings.audio_extractor).extract(ItemContent(audio=noise))
+    if settings.ocr:
+        OcrReader(settings.ocr_config).load()
 
 
 def decode_and_describe(path: str, settings: PrepareSettings) -> Prepared:
@@ -66,6 +93,13 @@ def decode_and_describe(path: str, settings: PrepareSettings) -> Prepared:
     except ExtractorError as exc:
         out.audio, out.errors["audio"] = ext.missing(), exc.reason
     out.timings["audio"] = time.perf_counter() - t
+    if settings.ocr and media.frames:
+        t = time.perf_counter()
+        try:
+            out.ocr = OcrReader(settings.ocr_config).read(media.frames, media.timestamps)
+        except TaggingError as exc:  # as the Enricher records it
+            out.errors["ocr"] = f"{exc.error_class}: {exc.reason}"
+        out.timings["ocr"] = time.perf_counter() - t
     return out
 
 
@@ -79,6 +113,17 @@ def _frames_batch(pipeline: Pipeline, contents: list[ItemContent]) -> tuple[list
     return feats, time.perf_counter() - t
 
 
+_ENRICHERS: dict[int, Enricher] = {}
+
+
+def _without_ocr(pipeline: Pipeline) -> Enricher:
+    """The pipeline's enrichment minus OCR (same models, through the model cache)."""
+    key = id(pipeline.enricher)
+    if key not in _ENRICHERS:
+        _ENRICHERS[key] = Enricher(dataclasses.replace(pipeline.enricher.config, ocr=False))
+    return _ENRICHERS[key]
+
+
 def analyze_batch(pipeline: Pipeline, batch: list[tuple[Item, Prepared]]) -> list[Outcome]:
     """Rows of several prepared videos, with the frame model and the text model each run once for all of them."""
     from tagging.pipeline import Precomputed, joined_text, text_sources
@@ -87,6 +132,7 @@ def analyze_batch(pipeline: Pipeline, batch: list[tuple[Item, Prepared]]) -> lis
     contents = [ItemContent(p.media.frames, p.media.timestamps, p.media.audio, p.media.sample_rate)
                 for _, p in batch]
     frames, frames_s = _frames_batch(pipeline, contents)
+    enricher = _without_ocr(pipeline)  # OCR ran in the worker
     pres, timings = [], []
     for i, (_, prep) in enumerate(batch):
         pre = Precomputed(errors=dict(prep.errors))
@@ -97,7 +143,8 @@ def analyze_batch(pipeline: Pipeline, batch: list[tuple[Item, Prepared]]) -> lis
             pre.features["frames"], tm["frames"] = frames[i], frames_s / len(batch)
         audio = prep.audio
         ratio = audio.cues.speech_ratio if audio is not None and isinstance(audio.cues, AudioCues) else None
-        pre.enrichment = pipeline.enricher.run(prep.media, ratio, tm, pre.errors)
+        pre.enrichment = enricher.run(prep.media, ratio, tm, pre.errors)
+        pre.enrichment.ocr = prep.ocr
         contents[i].text = joined_text(text_sources(captions[i], pre.enrichment))
         pres.append(pre)
         timings.append(tm)
@@ -127,7 +174,8 @@ def batched_outcomes(items: list[Item], cfg: Any, pipeline: Pipeline) -> Iterato
         return
     workers, size = max(1, cfg.workers), max(1, cfg.batch_videos)
     settings = PrepareSettings.from_pipeline_config(pipeline.config)
-    with DecodePool(settings, workers, cfg.decode_timeout_s, cfg.decode_memory_mb, decode_and_describe) as pool, \
+    warmup = functools.partial(warm_worker, settings)
+    with DecodePool(settings, workers, cfg.decode_timeout_s, cfg.decode_memory_mb, decode_and_describe, warmup) as pool, \
             ThreadPoolExecutor(workers, thread_name_prefix="backfill-prepare") as ex:
         todo = iter(items)
         inflight: dict[Future, Item] = {}

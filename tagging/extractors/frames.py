@@ -79,6 +79,8 @@ class EfficientNetLite0Extractor(Extractor):
         top_classes: How many ImageNet classes to keep as evidence.
         backend: "onnx" (ONNX Runtime, the default) or "torch" (eager PyTorch, the reference). A
             runtime choice like the device: the outputs match, so it is not part of the extractor id.
+        max_batch: Most frames per forward pass. Larger passes were no faster on CPU, and ONNX
+            Runtime's memory arena grows to the largest one (48 frames: +700 MiB), so memory stays flat.
     """
 
     modality = "frames"
@@ -94,6 +96,7 @@ class EfficientNetLite0Extractor(Extractor):
         device: str = "auto",
         top_classes: int = 5,
         backend: str = "onnx",
+        max_batch: int = 12,
     ) -> None:
         if normalisation not in _NORMALISATION:
             raise ValueError(f"normalisation must be one of {sorted(_NORMALISATION)}")
@@ -105,6 +108,7 @@ class EfficientNetLite0Extractor(Extractor):
         self.device = device
         self.top_classes = top_classes
         self.backend = backend
+        self.max_batch = max(1, max_batch)
 
     @property
     def dim(self) -> int:
@@ -128,7 +132,11 @@ class EfficientNetLite0Extractor(Extractor):
         return np.ascontiguousarray(np.stack(batch).transpose(0, 3, 1, 2))
 
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Run the network; return pooled features (N, 1280) and class probabilities (N, 1000)."""
+        """Run the network in passes of at most ``max_batch`` frames; return pooled features (N, 1280), probabilities (N, 1000)."""
+        parts = [self._forward(batch[i:i + self.max_batch]) for i in range(0, len(batch), self.max_batch)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         backend, device = self.runtime()
         if backend == "onnx":
             try:

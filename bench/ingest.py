@@ -95,7 +95,8 @@ def frame_rates(frames: list[np.ndarray], reps: int = 5) -> list[tuple[str, int,
         batch = (frames * (n // len(frames) + 1))[:n]
         item = ItemContent(frames=batch, timestamps=[float(i) for i in range(n)])
         for name, ext in exts.items():
-            vecs[name] = ext.extract(item).vector  # warm (and, for ONNX, export once)
+            for _ in range(2):  # warm (and, for ONNX, export once)
+                vecs[name] = ext.extract(item).vector
             t = time.perf_counter()
             for _ in range(reps):
                 ext.extract(item)

@@ -98,9 +98,10 @@ def test_killed_backfill_resumes_to_the_same_table(tmp_path: Path, pipeline: Pip
     run_backfill(str(src), BackfillConfig(db=str(reference), workers=1), pipeline)
 
     db = tmp_path / "db"
-    kill_after = random.Random(os.getpid() ^ int(time.time())).randint(1, 4)
+    # batches of at most 2 videos: 5 videos are at least 3 batches, so a kill after 1-2 rows is mid-run
+    kill_after = random.Random(os.getpid() ^ int(time.time())).randint(1, 2)
     cmd = [sys.executable, "-m", "tagging.cli", "backfill", str(src), "--db", str(db), "--workers", "1",
-           "--batch-rows", "1", "--no-progress"]
+           "--batch-rows", "1", "--batch-videos", "2", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240

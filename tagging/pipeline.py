@@ -80,6 +80,25 @@ class PipelineConfig:
     tag_head: str | None = None
 
 
+@dataclass
+class Precomputed:
+    """Work done before :meth:`Pipeline.analyze_media` (batched by the backfill): features by modality,
+    the enrichment (None: run it) and their errors; what is missing runs as usual."""
+
+    features: dict[str, Features] = field(default_factory=dict)
+    enrichment: Enrichment | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def text_sources(caption: str, enrichment: Enrichment) -> dict[str, str]:
+    """The texts the tagger reads (caption, transcript, on-screen text); the text view embeds them joined."""
+    return {"caption": caption, "transcript": enrichment.transcript_text, "ocr": enrichment.ocr_text}
+
+
+def joined_text(texts: dict[str, str]) -> str:
+    return ". ".join(t for t in texts.values() if t)
+
+
 def add_text_timestamps(tags: list[Tag], enrichment: Enrichment) -> None:
     """Point transcript and OCR evidence at the times in the video where the words occur."""
     for tag in tags:
@@ -187,6 +206,21 @@ class Pipeline:
         _ = self.cb2cf
         return time.perf_counter() - t0
 
+    def check_inputs(self, items: Iterable[str | Path | dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Failure]]:
+        """Refuse bad inputs before any model loads (id, exists, probe, limits); return ``(passed dicts, failures)``."""
+        ok: list[dict[str, Any]] = []
+        failures: list[Failure] = []
+        for it in items:
+            it = it if isinstance(it, dict) else {"path": it}
+            try:
+                if it.get("video_id") is not None:
+                    validate_video_id(it["video_id"])
+                probe(it["path"], self.config.limits)
+                ok.append(it)
+            except TaggingError as exc:
+                failures.append(Failure(str(it["path"]), it.get("video_id"), exc.error_class, exc.reason))
+        return ok, failures
+
     # ---------------------------------------------------------------- analyse
     def analyze(
         self, path: str | Path, video_id: str | None = None, caption: Caption = None, metadata: dict[str, Any] | None = None
@@ -238,6 +272,7 @@ class Pipeline:
         caption: Caption = None,
         metadata: dict[str, Any] | None = None,
         timings: dict[str, float] | None = None,
+        precomputed: Precomputed | None = None,
     ) -> VideoResult:
         """Run extractors, tagger and CB2CF on media decoded elsewhere (e.g. in a child process).
 
@@ -246,19 +281,22 @@ class Pipeline:
         """
         validate_video_id(video_id)
         timings = {} if timings is None else timings
+        pre = precomputed or Precomputed()
         info = media.info
         caption = caption_text(caption)
         item = ItemContent(media.frames, media.timestamps, media.audio, media.sample_rate, caption)
-        features: dict[str, Features] = {}
-        errors = dict(media.errors)
+        features: dict[str, Features] = dict(pre.features)
+        errors = {**media.errors, **pre.errors}
         for modality in ("frames", "audio"):
-            features[modality] = self._extract(modality, item, timings, errors)
+            if modality not in features:
+                features[modality] = self._extract(modality, item, timings, errors)
         audio = features["audio"]
         speech_ratio = audio.cues.speech_ratio if audio.present and isinstance(audio.cues, AudioCues) else None
-        enrichment = self.enricher.run(media, speech_ratio, timings, errors)
-        texts = {"caption": caption, "transcript": enrichment.transcript_text, "ocr": enrichment.ocr_text}
-        item.text = ". ".join(t for t in texts.values() if t)  # the text view reads all three
-        features["text"] = self._extract("text", item, timings, errors)
+        enrichment = pre.enrichment or self.enricher.run(media, speech_ratio, timings, errors)
+        texts = text_sources(caption, enrichment)
+        item.text = joined_text(texts)  # the text view reads all three
+        if "text" not in features:
+            features["text"] = self._extract("text", item, timings, errors)
         t = time.perf_counter()
         fused = self.fuse(features)
         transcript = enrichment.transcript

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tagging.cli.options import (
     HELP_FORMATTER,
@@ -46,12 +47,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for f in files:
         caption = args.caption if args.caption is not None else captions.get(f.name)
         items.append({"path": f, "caption": caption, "video_id": args.video_id})
-    pipeline = Pipeline(pipeline_config(args))
+    pipeline = Pipeline(pipeline_config(args))  # cheap: every model loads on first use
+    items, refused = pipeline.check_inputs(items)  # bad files are refused before any model loads
+    for f in refused:
+        _print_failure(f, args.json)
+    if not items:
+        return 1
+    preload = _preload_text(pipeline)
     catalog = Catalog(args.db, dims=pipeline.dims())
-    load_s = pipeline.load_models()
-    if not args.json:
-        print(f"models loaded in {load_s:.1f} s")
     report = pipeline.ingest(items, catalog, show_progress=args.progress)
+    report.failures[:0] = refused
+    preload.join()  # never leave a thread importing while the interpreter exits
     for r in report.results:
         if args.json:
             print(json.dumps(r.summary()))
@@ -59,13 +65,37 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             tags = ", ".join(f"{t.id} {t.score:.2f}" for t in r.tags) or "(none)"
             total = sum(r.timings.values())
             print(f"{r.video_id}  [{tags}]  {total * 1000:.0f} ms")
-    for f in report.failures:
-        if args.json:
-            print(json.dumps({"source": f.source, "error": f.error_class, "reason": f.reason}))
-        print(f"error: {f.source}: {f.error_class}: {f.reason}", file=sys.stderr)
+    for f in report.failures[len(refused):]:
+        _print_failure(f, args.json)
     if not args.json:
         print(f"{len(report.results)} ingested, {len(report.failures)} failed -> {args.db} ({catalog.count()} rows)")
     return 1 if report.failures else 0
+
+
+def _preload_text(pipeline: Any) -> Any:
+    """Load the text model (with the tag embeddings) in a thread while decoding and the frame and audio models run.
+
+    A cold process spends most of its time importing and loading; on two cores the two overlap
+    (about 1.4x faster to the first result here). The model still loads once (``cached_model``).
+    Only the text side: loading the audio stack in a second thread crashed librosa's first run.
+    """
+    import threading
+
+    def run() -> None:
+        try:
+            pipeline.tagger.prepare()
+        except TaggingError as exc:  # the main thread meets it again and reports it
+            logger.info("preloading the text model failed: %s", exc)
+
+    thread = threading.Thread(target=run, name="preload-text", daemon=True)
+    thread.start()
+    return thread
+
+
+def _print_failure(f: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"source": f.source, "error": f.error_class, "reason": f.reason}), flush=True)
+    print(f"error: {f.source}: {f.error_class}: {f.reason}", file=sys.stderr, flush=True)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

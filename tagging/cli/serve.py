@@ -100,9 +100,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         logging.getLogger("tagging").setLevel(logging.INFO)
     cfg = BackfillConfig(db=args.db, table=args.table, pipeline=pipeline_config(args), engine=args.engine,
                          workers=args.workers, decode_timeout_s=args.decode_timeout,
-                         decode_memory_mb=args.decode_memory_mb, batch_rows=args.batch_rows,
+                         decode_memory_mb=args.decode_memory_mb, batch_rows=args.batch_rows, batch_videos=args.batch_videos,
                          retry_failures=args.retry_failures, source_table=args.source_table,
-                         show_progress=not args.no_progress, ray_address=args.ray_address)
+                         show_progress=not args.no_progress, ray_address=args.ray_address, ray_write=args.ray_write)
     report = run_backfill(args.catalog, cfg)
     if args.json:
         print(json.dumps(report.to_dict()))
@@ -138,9 +138,13 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                    help="decode processes (local) or actors (ray)")
     p.add_argument("--batch-rows", type=int, default=32, help="rows per catalog commit")
+    p.add_argument("--batch-videos", type=int, default=8,
+                   help="videos whose model work runs as one batch (1: one video at a time)")
     p.add_argument("--retry-failures", action="store_true", help="process uris in the failures table again")
     p.add_argument("--source-table", default="videos", help="table to read when CATALOG is a LanceDB directory")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
+    p.add_argument("--ray-write", choices=["driver", "workers"], default="driver",
+                   help="with --engine ray: the driver writes every row, or each actor commits its own batches")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_backfill)

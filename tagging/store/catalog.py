@@ -30,9 +30,53 @@ VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 DEFAULT_DB = "tagging.lancedb"
 
 
+STORAGE_OPTIONS_ENV = "TAGGING_STORAGE_OPTIONS"
+
+
 def default_db() -> str:
-    """The catalog directory: ``$TAGGING_DB`` or ``tagging.lancedb``."""
+    """The catalog: ``$TAGGING_DB`` or ``tagging.lancedb``; any LanceDB URI (a directory, ``s3://``, ``gs://``, ...)."""
     return os.environ.get("TAGGING_DB") or DEFAULT_DB
+
+
+def storage_options(given: dict[str, str] | None = None) -> dict[str, str] | None:
+    """Object-store options for the catalog URI: ``given``, else ``$TAGGING_STORAGE_OPTIONS`` (a JSON object).
+
+    Passed to ``lancedb.connect`` as they are (e.g. ``{"region": "eu-west-1", "endpoint": ...}``);
+    the environment form reaches decode processes and Ray workers too.
+
+    Raises:
+        CatalogError: The environment variable is not a JSON object of strings.
+    """
+    if given is not None:
+        return given
+    raw = os.environ.get(STORAGE_OPTIONS_ENV)
+    if not raw:
+        return None
+    try:
+        opts = json.loads(raw)
+        if isinstance(opts, dict):
+            return {str(k): str(v) for k, v in opts.items()}
+    except ValueError:
+        pass
+    raise CatalogError(STORAGE_OPTIONS_ENV, "must be a JSON object of storage options")
+
+
+def connect(uri: str | Path, options: dict[str, str] | None = None) -> Any:
+    """``lancedb.connect(uri)`` with the storage options (see :func:`storage_options`).
+
+    A local directory is created: call it only to write, or after :func:`is_missing`.
+
+    Raises:
+        CatalogError: The database cannot be opened.
+    """
+    import lancedb
+
+    try:
+        return lancedb.connect(str(uri), storage_options=storage_options(options))
+    except CatalogError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CatalogError(str(uri), f"cannot open LanceDB: {exc}") from exc
 
 
 DEFAULT_TABLE = "videos"
@@ -65,20 +109,6 @@ def is_missing(uri: str | Path) -> bool:
     if "://" in uri and not uri.startswith("file://"):
         return False
     return not Path(uri.removeprefix("file://")).exists()
-
-
-def connect(uri: str | Path) -> Any:
-    """A LanceDB connection (creates a local directory: call it only to write, or after :func:`is_missing`).
-
-    Raises:
-        CatalogError: The database cannot be opened.
-    """
-    import lancedb
-
-    try:
-        return lancedb.connect(str(uri))
-    except Exception as exc:  # noqa: BLE001
-        raise CatalogError(str(uri), f"cannot open LanceDB: {exc}") from exc
 
 
 def table_exists(db: Any, name: str) -> bool:
@@ -180,18 +210,22 @@ class Catalog:
     """A LanceDB table of videos.
 
     Args:
-        uri: Database directory (created on first write; reads of a missing one create nothing) or any LanceDB URI.
+        uri: Database directory (created on first write; reads of a missing one create nothing) or any LanceDB
+            URI (``s3://``, ``gs://``, ...).
         table: Table name.
         dims: Vector sizes for a new table; an existing table keeps its own and
             must agree when given.
+        storage_options: Object-store options passed to LanceDB (default: ``$TAGGING_STORAGE_OPTIONS``).
 
     Raises:
         CatalogError: The database cannot be opened, or ``dims`` disagree with the table.
     """
 
-    def __init__(self, uri: str | Path = DEFAULT_DB, table: str = DEFAULT_TABLE, dims: CatalogDims | None = None) -> None:
+    def __init__(self, uri: str | Path = DEFAULT_DB, table: str = DEFAULT_TABLE, dims: CatalogDims | None = None,
+                 storage_options: dict[str, str] | None = None) -> None:
         self.uri = str(uri)
         self.table_name = table
+        self.storage_options = storage_options
         self._db: Any = None
         self._table = None
         self.dims = dims
@@ -206,7 +240,7 @@ class Catalog:
     def db(self) -> Any:
         """The LanceDB connection, opened on first use (a local directory is created only then)."""
         if self._db is None:
-            self._db = connect(self.uri)
+            self._db = connect(self.uri, self.storage_options)
         return self._db
 
     def _exists(self) -> bool:

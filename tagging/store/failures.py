@@ -29,8 +29,9 @@ FAILURE_SCHEMA = pa.schema([
 class FailureLog:
     """The ``failures`` table: one row per source uri that failed, with attempts."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
         self.uri = str(uri)
+        self.storage_options = storage_options
         self._db: Any = None
         self._table: Any = None
         self.known: dict[str, dict[str, Any]] = {}
@@ -41,7 +42,7 @@ class FailureLog:
     def db(self) -> Any:
         """The LanceDB connection, opened on first use (a missing directory is created only to write)."""
         if self._db is None:
-            self._db = connect(self.uri)
+            self._db = connect(self.uri, self.storage_options)
         return self._db
 
     def _exists(self) -> bool:

@@ -17,8 +17,9 @@ from tagging.serving.backfill.run import BackfillConfig, run_backfill
 from tagging.store.catalog import Catalog
 from tagging.store.failures import FailureLog
 
-ENGINES = ["local", pytest.param("ray", marks=pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                                                                   reason="pip install -e '.[ray]'"))]
+# Ray is an optional extra and slow to start: its run is in the slow set (pytest -m slow)
+ENGINES = ["local", pytest.param("ray", marks=[pytest.mark.slow, pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="pip install -e '.[ray]'")])]
 GOOD = {"good0.mp4", "good1.mp4", "voice.m4a"}
 BAD = {"random.mp4", "empty.mp4"}
 

@@ -98,9 +98,10 @@ def test_killed_backfill_resumes_to_the_same_table(tmp_path: Path, pipeline: Pip
     run_backfill(str(src), BackfillConfig(db=str(reference), workers=1), pipeline)
 
     db = tmp_path / "db"
-    kill_after = random.Random(os.getpid() ^ int(time.time())).randint(1, 4)
+    # batches of at most 2 videos: 5 videos are at least 3 batches, so a kill after 1-2 rows is mid-run
+    kill_after = random.Random(os.getpid() ^ int(time.time())).randint(1, 2)
     cmd = [sys.executable, "-m", "tagging.cli", "backfill", str(src), "--db", str(db), "--workers", "1",
-           "--batch-rows", "1", "--no-progress"]
+           "--batch-rows", "1", "--batch-videos", "2", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
@@ -181,6 +182,22 @@ def test_ray_engine_gives_the_same_rows(mixed: Path, tmp_path: Path, pipeline: P
     ids = set(_table(ray_db))  # the Ray source can also be the LanceDB catalog itself
     again = run_backfill(str(ray_db), BackfillConfig(db=str(ray_db), engine="ray"), pipeline)
     assert again.done == len(ids) and again.processed == 0
+
+
+@pytest.mark.slow
+def test_ray_workers_commit_their_own_batches(mixed: Path, tmp_path: Path, pipeline: Pipeline) -> None:
+    """ray_write="workers": each actor upserts its batch; same rows, failures and resume as the driver writing."""
+    pytest.importorskip("ray", reason="pip install -e '.[ray]'")
+    local, ray_db = tmp_path / "local", tmp_path / "ray"
+    a = run_backfill(str(mixed), BackfillConfig(db=str(local), workers=1), pipeline)
+    cfg = BackfillConfig(db=str(ray_db), workers=2, engine="ray", ray_write="workers", ray_batch_size=2)
+    b = run_backfill(str(mixed), cfg, pipeline)
+    assert (a.processed, a.failed, dict(a.failures)) == (b.processed, b.failed, dict(b.failures))
+    _same_tables(_table(local), _table(ray_db))
+    assert FailureLog(str(local)).known.keys() == FailureLog(str(ray_db)).known.keys()
+    again = run_backfill(str(mixed), cfg, pipeline)
+    assert (again.processed, again.done, again.skipped_failed) == (0, a.processed, a.failed)
+    assert len(_table(ray_db)) == a.processed  # no duplicates
 
 
 def test_backfill_from_http_urls(mixed: Path, tmp_path: Path, pipeline: Pipeline) -> None:

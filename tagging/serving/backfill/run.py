@@ -45,7 +45,8 @@ class BackfillConfig:
     """Backfill settings.
 
     Attributes:
-        db: LanceDB directory of the catalog.
+        db: The catalog: a LanceDB directory or URI (``s3://``, ``gs://``, ...).
+        storage_options: Object-store options for ``db`` (default: ``$TAGGING_STORAGE_OPTIONS``).
         table: Catalog table.
         pipeline: A ``PipelineConfig`` (default when None).
         engine: ``"local"`` (decode processes + in-process models) or ``"ray"``.
@@ -58,9 +59,14 @@ class BackfillConfig:
         show_progress: tqdm progress bar (rate and ETA).
         ray_address: Ray cluster address (None: a local instance).
         ray_batch_size: Items per ``map_batches`` call.
+        ray_write: Who writes the rows with ``engine="ray"``: ``"driver"`` (actors return rows) or
+            ``"workers"`` (each actor commits its batch into the shared catalog URI).
+        batch_videos: Videos whose model work runs as one batch (local engine); 1 is the
+            one-video-at-a-time path (decode in workers, every model in the parent).
     """
 
     db: str = DEFAULT_DB
+    storage_options: dict[str, str] | None = None
     table: str = "videos"
     pipeline: PipelineConfig | None = None
     engine: str = "local"
@@ -73,6 +79,8 @@ class BackfillConfig:
     show_progress: bool = False
     ray_address: str | None = None
     ray_batch_size: int = 4
+    ray_write: str = "driver"
+    batch_videos: int = 8
 
 
 @dataclass
@@ -150,9 +158,9 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     t0 = time.perf_counter()
     pipeline = pipeline or Pipeline(cfg.pipeline or PipelineConfig())
     items = read_source(source, cfg.source_table)
-    catalog = Catalog(cfg.db, cfg.table, dims=pipeline.dims())
+    catalog = Catalog(cfg.db, cfg.table, dims=pipeline.dims(), storage_options=cfg.storage_options)
     catalog.table  # noqa: B018 - create before workers start
-    failures = FailureLog(cfg.db)
+    failures = FailureLog(cfg.db, cfg.storage_options)
     extractors = getattr(pipeline, "versions", None) or {m: e.extractor_id for m, e in pipeline.extractors.items()}
     cf_version = pipeline.cb2cf.version if pipeline.cb2cf is not None else None
     full, cf_only, report = plan(items, catalog, failures, extractors, cf_version, cfg.retry_failures)
@@ -163,12 +171,14 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     with BatchWriter(catalog, WriterConfig(max_rows=cfg.batch_rows, max_delay_ms=5000)) as writer:
         if cf_only:
             report.cf_updated = coldstart.update_cf(catalog, pipeline.cb2cf, [it.video_id for it in cf_only], writer, bar)
-        outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else local_outcomes(full, cfg, pipeline)
+        outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else _local_outcomes(full, cfg, pipeline)
         for item, row, err in outcomes:
-            if err is None:
-                written.append((item, writer.submit(row)))
-            else:
+            if err is not None:
                 _record_failure(report, failures, item, err)
+            elif row is None:  # a Ray worker committed it (ray_write="workers")
+                written.append((item, _committed()))
+            else:
+                written.append((item, writer.submit(row)))
             bar.update(1)
         writer.flush()
     bar.close()
@@ -186,6 +196,12 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     return report
 
 
+def _committed() -> Future:
+    fut: Future = Future()
+    fut.set_result(1)
+    return fut
+
+
 def _record_failure(report: BackfillReport, failures: FailureLog, item: Item, err: TaggingError) -> None:
     report.failed += 1
     report.failures[err.error_class] += 1
@@ -197,6 +213,16 @@ def _progress(total: int, show: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc="backfill", unit="video", disable=not show, smoothing=0.1)
+
+
+def _local_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Analyzer) -> Iterator[Outcome]:
+    from tagging.pipeline import Pipeline
+    from tagging.serving.backfill.batch import batched_outcomes
+
+    if cfg.batch_videos > 1 and isinstance(pipeline, Pipeline):
+        yield from batched_outcomes(items, cfg, pipeline)
+    else:  # one video at a time (also any other Analyzer)
+        yield from local_outcomes(items, cfg, pipeline)
 
 
 def _ray_outcomes(items: list[Item], cfg: BackfillConfig, pipeline: Analyzer) -> Iterator[Outcome]:

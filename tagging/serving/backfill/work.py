@@ -59,7 +59,7 @@ def local_outcomes(items: list[Item], cfg: EngineSettings, pipeline: Analyzer) -
 
 
 def decode_item(pool: DecodePool, item: Item) -> Any:
-    """Decode one item in the pool; an ``http(s)://`` item is downloaded first (and deleted after)."""
+    """Decode one item in the pool (what its ``decode_fn`` returns); an ``http(s)://`` item is downloaded first (and deleted after)."""
     validate_video_id(resolve_id(item))
     if is_remote(item.uri):
         with fetched(item.uri, max_bytes=pool.settings.limits.max_file_bytes) as path:

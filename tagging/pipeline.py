@@ -297,38 +297,32 @@ class Pipeline:
         item.text = joined_text(texts)  # the text view reads all three
         if "text" not in features:
             features["text"] = self._extract("text", item, timings, errors)
-        t = time.perf_counter()
-        fused = self.fuse(features)
-        transcript = enrichment.transcript
-        tags = self.tagger.tag(features, texts, head_input=fused,
-                               languages={"transcript": transcript.language if transcript is not None else None})
-        add_text_timestamps(tags, enrichment)
-        timings["tagging"] = time.perf_counter() - t
+        fused, tags = self._tag(features, texts, enrichment, timings)
         t = time.perf_counter()
         thumbnails = make_thumbnails(media.frames, media.timestamps)
         timings["thumbs"] = time.perf_counter() - t
         result = VideoResult(
-            video_id=video_id,
-            source_uri=str(Path(info.path).resolve()),
-            info=info,
-            caption=caption,
-            metadata=metadata or {},
-            features=features,
-            fused=fused,
-            tags=tags,
-            timings=timings,
-            errors=errors,
-            extractors=self.versions,
-            taxonomy_id=self.tagger.taxonomy.taxonomy_id,
-            truncated_at=media.truncated_at,
-            enrichment=enrichment,
-            thumbnails=thumbnails,
+            video_id=video_id, source_uri=str(Path(info.path).resolve()), info=info, caption=caption,
+            metadata=metadata or {}, features=features, fused=fused, tags=tags, timings=timings, errors=errors,
+            extractors=self.versions, taxonomy_id=self.tagger.taxonomy.taxonomy_id, truncated_at=media.truncated_at,
+            enrichment=enrichment, thumbnails=thumbnails,
         )
         if self.cb2cf is not None:
             t = time.perf_counter()
             result.cf_vector, result.cf_model_version = self.predict_cf(features, errors)
             timings["cb2cf"] = time.perf_counter() - t
         return result
+
+    def _tag(self, features: dict[str, Features], texts: dict[str, str], enrichment: Enrichment,
+             timings: dict[str, float]) -> tuple[np.ndarray, list[Tag]]:
+        """The fused vector and the tags (with the text evidence's times)."""
+        t = time.perf_counter()
+        fused = self.fuse(features)
+        spoken = enrichment.transcript.language if enrichment.transcript is not None else None
+        tags = self.tagger.tag(features, texts, head_input=fused, languages={"transcript": spoken})
+        add_text_timestamps(tags, enrichment)
+        timings["tagging"] = time.perf_counter() - t
+        return fused, tags
 
     def _extract(self, modality: str, item: ItemContent, timings: dict[str, float], errors: dict[str, str]) -> Features:
         ext = self.extractors[modality]

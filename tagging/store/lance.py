@@ -1,0 +1,73 @@
+"""LanceDB, the low-level part shared by every table of the store: connecting to any LanceDB URI with
+storage options, telling a missing local database (reads must not create one), quoting filter literals."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tagging.errors import CatalogError
+
+STORAGE_OPTIONS_ENV = "TAGGING_STORAGE_OPTIONS"
+
+
+def storage_options(given: dict[str, str] | None = None) -> dict[str, str] | None:
+    """Object-store options for the catalog URI: ``given``, else ``$TAGGING_STORAGE_OPTIONS`` (a JSON object).
+
+    Passed to ``lancedb.connect`` as they are (e.g. ``{"region": "eu-west-1", "endpoint": ...}``);
+    the environment form reaches decode processes and Ray workers too.
+
+    Raises:
+        CatalogError: The environment variable is not a JSON object of strings.
+    """
+    if given is not None:
+        return given
+    raw = os.environ.get(STORAGE_OPTIONS_ENV)
+    if not raw:
+        return None
+    try:
+        opts = json.loads(raw)
+        if isinstance(opts, dict):
+            return {str(k): str(v) for k, v in opts.items()}
+    except ValueError:
+        pass
+    raise CatalogError(STORAGE_OPTIONS_ENV, "must be a JSON object of storage options")
+
+
+def connect(uri: str | Path, options: dict[str, str] | None = None) -> Any:
+    """``lancedb.connect(uri)`` with the storage options (see :func:`storage_options`).
+
+    A local directory is created: call it only to write, or after :func:`is_missing`.
+
+    Raises:
+        CatalogError: The database cannot be opened.
+    """
+    import lancedb
+
+    try:
+        return lancedb.connect(str(uri), storage_options=storage_options(options))
+    except CatalogError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CatalogError(str(uri), f"cannot open LanceDB: {exc}") from exc
+
+
+def is_missing(uri: str | Path) -> bool:
+    """Whether ``uri`` is a local directory that does not exist (reading it must not create it)."""
+    uri = str(uri)
+    if "://" in uri and not uri.startswith("file://"):
+        return False
+    return not Path(uri.removeprefix("file://")).exists()
+
+
+def table_exists(db: Any, name: str) -> bool:
+    """Whether the LanceDB connection ``db`` has a table ``name`` (across lancedb versions)."""
+    names = db.list_tables() if hasattr(db, "list_tables") else db.table_names()
+    return name in list(getattr(names, "tables", names))
+
+
+def sql_string(value: str) -> str:
+    """Quote a string literal for a LanceDB filter (ids are validated first, quotes doubled anyway)."""
+    return "'" + str(value).replace("'", "''") + "'"

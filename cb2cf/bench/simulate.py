@@ -219,7 +219,7 @@ def _loop_pool(world: World, j: int, k: int, E: np.ndarray, cfg: SimConfig, seed
     eng = cluster_engagement(aud, exposed, engaged) if stage else None
     v = _folded(world, j, E, cfg.foldin)
     pool = stage_audience(aud, v, k, exposed, eng, lad.exploration_at(stage), lad.aim_share, lad.aim_clusters,
-                          seed=int(seed) * 1_000_003 + j * 31 + stage)
+                          seed=int(seed) * 1_000_003 + j * 31 + stage, explore_clusters=lad.explore_clusters)
     return np.array([aud.space._uidx[u["user_id"]] for u in pool], int)
 
 

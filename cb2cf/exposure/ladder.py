@@ -46,6 +46,8 @@ class LadderConfig:
         first_exploration: Exploration share of the first pool (None: ``exploration``). The
             first pool is small and most videos never leave it, so every slot spent there costs
             reach directly (see docs/coldstart-loop.md).
+        explore_clusters: Exploration draws from this many clusters next nearest after the
+            video's nearest ones (None: from every far cluster).
         aim_share: Share of the non-exploration slots of a later pool aimed at the
             clusters where the video's engagement was highest.
         aim_clusters: How many of those clusters.
@@ -63,8 +65,9 @@ class LadderConfig:
     hold_share: float = 0.2
     min_rate: float = 0.0
     exploration: float = 0.1
-    first_exploration: float | None = None
-    aim_share: float = 0.5
+    first_exploration: float | None = 0.0
+    explore_clusters: int | None = 2
+    aim_share: float = 0.25
     aim_clusters: int = 2
     prior_strength: float = 5.0
     graduate_blend: float = 0.9

@@ -174,7 +174,8 @@ def test_a_short_loop_finds_the_right_group(space: CFSpace, audience: Audience) 
     """Video "good" is placed in group 1 but is loved by group 3; "dull" nobody likes. Group 3 users engage
     with "good" (view + like). After stage 0 "good" is promoted, its vector folds toward group 3 and its
     stage-1 pool comes mostly from group 3."""
-    cfg = LadderConfig(first_pool=20, first_pool_share=1.0, growth=(3.0,), exploration=0.5, promote_share=0.5, hold_share=0.0)
+    cfg = LadderConfig(first_pool=20, first_pool_share=1.0, growth=(3.0,), exploration=0.5, promote_share=0.5, hold_share=0.0,
+                       aim_share=0.5)
     k0, k1 = cfg.pool_sizes(len(space.user_ids))
     prior = np.eye(DIM)[1].astype(np.float32)
     cohort, exps, seen = {}, {}, {}
@@ -198,6 +199,6 @@ def test_a_short_loop_finds_the_right_group(space: CFSpace, audience: Audience) 
     nxt = stage_audience(audience, v, k1, exps["good"].exposed, eng, 0.1, cfg.aim_share, 1, seed=7)
     exps["good"].open_stage(1, nxt)
     amplified = [u for u in nxt if u["reason"] == "amplified"]
-    assert len(amplified) == round(0.5 * (k1 - 6)) and {_group(u["user_id"]) for u in amplified} == {3}
+    assert len(amplified) == round(cfg.aim_share * (k1 - 6)) and {_group(u["user_id"]) for u in amplified} == {3}
     assert np.mean([_group(u["user_id"]) == 3 for u in nxt]) > 0.4 and math.isclose(len(nxt), k1)
     assert exps["good"].history[-1]["by_reason"]["amplified"] > 0

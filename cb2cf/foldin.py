@@ -47,9 +47,10 @@ class FoldInConfig:
         event_weights: Weight of each event kind.
         prior_strength: A fixed ``lam`` (None: scaled to the space, ``prior_scale``).
         prior_scale: ``lam = prior_scale * mean ||u||^2``: the prior is worth this many average
-            users' evidence (1 by default: tuned on the cold validation items of
-            ``cb2cf simulate``, flat between 0.3 and 10; a fixed ``lam = 10`` was 0.1 users on
-            MovieLens, where ``||u||^2`` is about 100).
+            users' evidence. Reach on the cold validation items of ``cb2cf simulate`` is flat
+            between 0.3 and 10 (a fixed ``lam = 10`` was 0.1 users on MovieLens, where ``||u||^2``
+            is about 100); 10 keeps the blend meaningful for graduation (``graduate_blend = 0.9``
+            then needs about 90 average users' weight, not 9).
         alpha: HKV confidence ``1 + alpha * w`` of engaged users (None: the summed weights ``w``).
         negative_confidence: ``c0`` of the users shown the item who did not engage (0: they are
             not used; adding them as zero targets lowered reach on validation, docs/coldstart-loop.md).
@@ -58,7 +59,7 @@ class FoldInConfig:
     event_weights: dict[str, float] = field(default_factory=lambda: {"view": 1.0, "completion": 2.0, "like": 3.0,
                                                                       "share": 4.0})
     prior_strength: float | None = None
-    prior_scale: float = 1.0
+    prior_scale: float = 10.0
     alpha: float | None = None
     negative_confidence: float = 0.0
 

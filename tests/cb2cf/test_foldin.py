@@ -45,7 +45,7 @@ def test_scale_and_confidence_helpers() -> None:
     cfg = FoldInConfig(prior_scale=0.5, alpha=1.0)
     assert cfg.strength(U) == pytest.approx(6.25) and np.allclose(cfg.confidence(np.array([3.0])), [4.0])
     assert FoldInConfig(prior_strength=7.0).strength(U) == 7.0  # a fixed strength wins
-    assert FoldInConfig().strength(U) == pytest.approx(12.5)  # default: one average user
+    assert FoldInConfig().strength(U) == pytest.approx(125.0)  # default: ten average users
     with pytest.raises(ValueError):
         scaled_strength(U, 0.0)
     with pytest.raises(ValueError):

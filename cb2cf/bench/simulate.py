@@ -17,7 +17,8 @@ Protocol (seeded by ``seed``):
 4. What differs is who fills a pool: ``random`` (random users), ``most_active`` (warm-train
    counts), ``ridge`` / ``cb2cf`` (their placement, never updated), ``cb2cf_foldin`` (CB2CF
    folded in with every engagement so far), ``cb2cf_loop`` (the full default of
-   :mod:`cb2cf.exposure`: fold-in, exploration share, later pools aimed at the clusters
+   :mod:`cb2cf.exposure`: fold-in, the exploration share of the later pools (none in the
+   first pool by default: ``LadderConfig.first_exploration``), later pools aimed at the clusters
    where the item did well), ``oracle`` (ALS on warm-train + every cold interaction: the
    item's true CF vector; a ceiling). Nobody is shown an item twice.
 
@@ -283,6 +284,7 @@ def simulate(world: World, cfg: SimConfig | None = None, seed: int = 0) -> dict[
 
 
 def ablation(world: World, cfg: SimConfig | None = None, seed: int = 0) -> Trace:
-    """``cb2cf_loop`` without its exploration share: what exploration costs and buys."""
+    """``cb2cf_loop`` without its exploration share (in every stage): what exploration costs and buys."""
     cfg = cfg or SimConfig()
-    return run_policy(world, "cb2cf_loop", replace(cfg, ladder=replace(cfg.ladder, exploration=0.0)), seed)
+    return run_policy(world, "cb2cf_loop", replace(cfg, ladder=replace(cfg.ladder, exploration=0.0,
+                                                                           first_exploration=0.0)), seed)

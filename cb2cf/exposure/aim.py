@@ -87,11 +87,7 @@ def stage_audience(audience: Audience, item_vec: np.ndarray, k: int, exposed: It
     allowed = np.array([u not in ex for u in space.user_ids], bool)
     k = max(0, min(int(k), int(allowed.sum())))
     aim = best_clusters(engagement or {}, aim_clusters)
-    near = set(audience.nearest_clusters(v)) | set(aim)
-    far = [c for c in audience.nearest_clusters(v, len(audience.centroids)) if c not in near]
-    if explore_clusters is not None:
-        far = far[: max(0, int(explore_clusters))]
-    far_pool = allowed & np.isin(audience.labels, far)
+    far_pool = allowed & np.isin(audience.labels, _explore_clusters(audience, v, aim, explore_clusters))
     n_explore = min(int(round(exploration * k)), int(far_pool.sum()))
     aim_pool = allowed & np.isin(audience.labels, aim)
     # exploration is drawn first, so the aimed and scored slots never take its users and the pool stays k
@@ -115,6 +111,14 @@ def stage_audience(audience: Audience, item_vec: np.ndarray, k: int, exposed: It
     out += [_entry(audience, i, scores, "exploration", f"exploration from cluster {audience.labels[i]}")
             for i in drawn]
     return out
+
+
+def _explore_clusters(audience: Audience, v: np.ndarray, aim: list[int], n: int | None) -> list[int]:
+    """The clusters exploration draws from: all but the video's nearest and the aimed ones, nearest
+    first, the first ``n`` of them (None: all)."""
+    near = set(audience.nearest_clusters(v)) | set(aim)
+    far = [c for c in audience.nearest_clusters(v, len(audience.centroids)) if c not in near]
+    return far if n is None else far[: max(0, int(n))]
 
 
 def _entry(audience: Audience, i: int, scores: np.ndarray, reason: str, why: str) -> dict[str, Any]:

@@ -17,7 +17,8 @@ Protocol (seeded by ``seed``):
 4. What differs is who fills a pool: ``random`` (random users), ``most_active`` (warm-train
    counts), ``ridge`` / ``cb2cf`` (their placement, never updated), ``cb2cf_foldin`` (CB2CF
    folded in with every engagement so far), ``cb2cf_loop`` (the full default of
-   :mod:`cb2cf.exposure`: fold-in, exploration share, later pools aimed at the clusters
+   :mod:`cb2cf.exposure`: fold-in, the exploration share of the later pools (none in the
+   first pool by default: ``LadderConfig.first_exploration``), later pools aimed at the clusters
    where the item did well), ``oracle`` (ALS on warm-train + every cold interaction: the
    item's true CF vector; a ceiling). Nobody is shown an item twice.
 
@@ -40,7 +41,7 @@ from cb2cf.bench.benchmark import Split, prepare_split
 from cb2cf.bench.movielens import concat_views, load_movielens
 from cb2cf.exposure import LadderConfig, StageStats, cluster_engagement, decide, stage_audience
 from cb2cf.exposure.ladder import DEFAULT_EVENT_WEIGHTS
-from cb2cf.foldin import fold_in
+from cb2cf.foldin import FoldInConfig, fold_in
 from cb2cf.interactions import to_matrix
 from cb2cf.model import CB2CF
 from cb2cf.ridge import ridge_predict, select_ridge_alpha
@@ -60,7 +61,7 @@ class SimConfig:
     Attributes:
         ladder: The exposure ladder and decision rule (``cb2cf_loop``).
         cohort_size: Items that arrive together and are compared at each stage.
-        prior_strength: Fold-in prior strength (as :class:`cb2cf.foldin.FoldInConfig`).
+        foldin: Fold-in settings (prior strength on the space's scale, confidences, negatives).
         like_rating: A held-out rating at or above this is a like.
         n_clusters: Interest clusters of the audience model.
         max_train_seconds: CB2CF training time cap.
@@ -70,7 +71,7 @@ class SimConfig:
 
     ladder: LadderConfig = field(default_factory=LadderConfig)
     cohort_size: int = 100
-    prior_strength: float = 10.0
+    foldin: FoldInConfig = field(default_factory=FoldInConfig)
     like_rating: float = 4.0
     n_clusters: int = 16
     max_train_seconds: float = 150.0
@@ -148,18 +149,20 @@ def _usable(model: CB2CF | None, split: Split) -> CB2CF | None:
 
 
 def build_world(dataset: str | Path, seed: int = 0, config: SimConfig | None = None,
-                cache_dir: str | Path | None = None, model: CB2CF | None = None, part: str = "test") -> World:
+                cache_dir: str | Path | None = None, model: CB2CF | None = None, part: str = "test",
+                split: Split | None = None) -> World:
     """Split, truth, placements, the oracle and the audience model for one seed.
 
     ``part="val"`` simulates the cold *validation* items instead (for tuning the loop's
-    settings without looking at the test items).
+    settings without looking at the test items). ``split`` reuses a split already prepared
+    for this seed (with ``model`` trained on it, both parts share one space and one model).
 
     Raises:
         ContentError, InteractionLogError: Malformed dataset.
     """
     cfg = config or SimConfig()
     t0 = time.time()
-    split = prepare_split(dataset, seed, cfg.cold_frac, cfg.factors, cache_dir)
+    split = split or prepare_split(dataset, seed, cfg.cold_frac, cfg.factors, cache_dir)
     secs = {"split": time.time() - t0}
     rng = np.random.default_rng([seed, 7])
     cold = {"test": split.cold_test, "val": split.cold_val}[part]
@@ -197,10 +200,16 @@ def _stats(world: World, j: int, users: np.ndarray) -> StageStats:
     return StageStats(len(users), counts, float(w.sum()), int((w > 0).sum()))
 
 
-def _folded(world: World, j: int, E: np.ndarray, lam: float) -> np.ndarray:
-    """The item's CB2CF placement folded in with every engagement it has had."""
-    eng = np.flatnonzero(E[:, j] & (world.W[:, j] > 0))
-    return fold_in(world.P["cb2cf"][j], world.U[eng], world.W[eng, j], lam)[0]
+def _folded(world: World, j: int, E: np.ndarray, fcfg: FoldInConfig) -> np.ndarray:
+    """The item's CB2CF placement folded in with every engagement (and, when configured, every
+    impression without one) it has had."""
+    shown = E[:, j]
+    if not shown.any():
+        return world.P["cb2cf"][j]
+    eng = np.flatnonzero(shown & (world.W[:, j] > 0))
+    neg = np.flatnonzero(shown & (world.W[:, j] <= 0))
+    return fold_in(world.P["cb2cf"][j], world.U[eng], fcfg.confidence(world.W[eng, j]), fcfg.strength(world.U),
+                   world.U[neg], fcfg.negative_confidence)[0]
 
 
 def _loop_pool(world: World, j: int, k: int, E: np.ndarray, cfg: SimConfig, seed: int, stage: int) -> np.ndarray:
@@ -209,9 +218,9 @@ def _loop_pool(world: World, j: int, k: int, E: np.ndarray, cfg: SimConfig, seed
     exposed = world.user_ids[E[:, j]]
     engaged = world.user_ids[E[:, j] & (world.W[:, j] > 0)]
     eng = cluster_engagement(aud, exposed, engaged) if stage else None
-    v = _folded(world, j, E, cfg.prior_strength)
-    pool = stage_audience(aud, v, k, exposed, eng, lad.exploration, lad.aim_share, lad.aim_clusters,
-                          seed=int(seed) * 1_000_003 + j * 31 + stage)
+    v = _folded(world, j, E, cfg.foldin)
+    pool = stage_audience(aud, v, k, exposed, eng, lad.exploration_at(stage), lad.aim_share, lad.aim_clusters,
+                          seed=int(seed) * 1_000_003 + j * 31 + stage, explore_clusters=lad.explore_clusters)
     return np.array([aud.space._uidx[u["user_id"]] for u in pool], int)
 
 
@@ -224,7 +233,7 @@ def _scores(world: World, name: str, j: int, E: np.ndarray, cfg: SimConfig, rng:
     if name == "oracle":
         return world.oracle_scores[:, j]
     if name == "cb2cf_foldin":
-        return world.U @ _folded(world, j, E, cfg.prior_strength)
+        return world.U @ _folded(world, j, E, cfg.foldin)
     return world.U @ world.P[name][j]
 
 
@@ -275,6 +284,7 @@ def simulate(world: World, cfg: SimConfig | None = None, seed: int = 0) -> dict[
 
 
 def ablation(world: World, cfg: SimConfig | None = None, seed: int = 0) -> Trace:
-    """``cb2cf_loop`` without its exploration share: what exploration costs and buys."""
+    """``cb2cf_loop`` without its exploration share (in every stage): what exploration costs and buys."""
     cfg = cfg or SimConfig()
-    return run_policy(world, "cb2cf_loop", replace(cfg, ladder=replace(cfg.ladder, exploration=0.0)), seed)
+    return run_policy(world, "cb2cf_loop", replace(cfg, ladder=replace(cfg.ladder, exploration=0.0,
+                                                                           first_exploration=0.0)), seed)

@@ -53,7 +53,8 @@ def best_clusters(engagement: Mapping[int, Mapping[str, float]], n: int) -> list
 
 def stage_audience(audience: Audience, item_vec: np.ndarray, k: int, exposed: Iterable[str] = (),
                    engagement: Mapping[int, Mapping[str, float]] | None = None, exploration: float = 0.1,
-                   aim_share: float = 0.5, aim_clusters: int = 2, seed: int | None = None) -> list[dict[str, Any]]:
+                   aim_share: float = 0.5, aim_clusters: int = 2, seed: int | None = None,
+                   explore_clusters: int | None = None) -> list[dict[str, Any]]:
     """The next pool of one video.
 
     Args:
@@ -66,6 +67,8 @@ def stage_audience(audience: Audience, item_vec: np.ndarray, k: int, exposed: It
         aim_share: Share of the other slots from the best clusters.
         aim_clusters: Number of clusters aimed at.
         seed: RNG seed of the exploration draw.
+        explore_clusters: Draw exploration only from the ``explore_clusters`` clusters next
+            nearest after the video's nearest ones ("adjacent" interests); None: every far cluster.
 
     Returns:
         ``[{"user_id", "score", "reason": "score" | "amplified" | "exploration", "cluster", "why"}, ...]``.
@@ -84,20 +87,21 @@ def stage_audience(audience: Audience, item_vec: np.ndarray, k: int, exposed: It
     allowed = np.array([u not in ex for u in space.user_ids], bool)
     k = max(0, min(int(k), int(allowed.sum())))
     aim = best_clusters(engagement or {}, aim_clusters)
-    near = set(audience.nearest_clusters(v)) | set(aim)
-    far_pool = allowed & ~np.isin(audience.labels, list(near))
+    far_pool = allowed & np.isin(audience.labels, _explore_clusters(audience, v, aim, explore_clusters))
     n_explore = min(int(round(exploration * k)), int(far_pool.sum()))
     aim_pool = allowed & np.isin(audience.labels, aim)
+    # exploration is drawn first, so the aimed and scored slots never take its users and the pool stays k
+    rng = np.random.default_rng(audience._seed(v, seed))
+    drawn = audience._draw(far_pool, n_explore, rng)
+    chosen = np.zeros(len(scores), bool)
+    chosen[drawn] = True
+    aim_pool &= ~chosen
     n_aim = min(int(round(aim_share * (k - n_explore))), int(aim_pool.sum())) if aim else 0
     masked = np.where(aim_pool, scores, -np.inf)
     aimed = np.argsort(-masked, kind="stable")[:n_aim]
-    chosen = np.zeros(len(scores), bool)
     chosen[aimed] = True
     rest = np.where(allowed & ~chosen, scores, -np.inf)
     ranked = np.argsort(-rest, kind="stable")[: k - n_explore - n_aim]
-    chosen[ranked] = True
-    rng = np.random.default_rng(audience._seed(v, seed))
-    drawn = audience._draw(far_pool & ~chosen, n_explore, rng)
     eng = engagement or {}
     out = [_entry(audience, i, scores, "score", f"score {scores[i]:.3f} against the video's current vector")
            for i in ranked]
@@ -107,6 +111,14 @@ def stage_audience(audience: Audience, item_vec: np.ndarray, k: int, exposed: It
     out += [_entry(audience, i, scores, "exploration", f"exploration from cluster {audience.labels[i]}")
             for i in drawn]
     return out
+
+
+def _explore_clusters(audience: Audience, v: np.ndarray, aim: list[int], n: int | None) -> list[int]:
+    """The clusters exploration draws from: all but the video's nearest and the aimed ones, nearest
+    first, the first ``n`` of them (None: all)."""
+    near = set(audience.nearest_clusters(v)) | set(aim)
+    far = [c for c in audience.nearest_clusters(v, len(audience.centroids)) if c not in near]
+    return far if n is None else far[: max(0, int(n))]
 
 
 def _entry(audience: Audience, i: int, scores: np.ndarray, reason: str, why: str) -> dict[str, Any]:

@@ -42,7 +42,12 @@ class LadderConfig:
         promote_share: Top share of a cohort promoted to the next stage.
         hold_share: The next share below it is held for more evidence; the rest stop.
         min_rate: A video whose engagement per impression is not above this never moves up.
-        exploration: Share of each pool drawn from interest clusters far from the video.
+        exploration: Share of each later pool (stage >= 1) drawn from interest clusters far from the video.
+        first_exploration: Exploration share of the first pool (None: ``exploration``). The
+            first pool is small and most videos never leave it, so every slot spent there costs
+            reach directly (see docs/coldstart-loop.md).
+        explore_clusters: Exploration draws from this many clusters next nearest after the
+            video's nearest ones (None: from every far cluster).
         aim_share: Share of the non-exploration slots of a later pool aimed at the
             clusters where the video's engagement was highest.
         aim_clusters: How many of those clusters.
@@ -60,7 +65,9 @@ class LadderConfig:
     hold_share: float = 0.2
     min_rate: float = 0.0
     exploration: float = 0.1
-    aim_share: float = 0.5
+    first_exploration: float | None = 0.0
+    explore_clusters: int | None = 2
+    aim_share: float = 0.25
     aim_clusters: int = 2
     prior_strength: float = 5.0
     graduate_blend: float = 0.9
@@ -86,6 +93,8 @@ class LadderConfig:
             v = float(getattr(self, name))
             if not (math.isfinite(v) and 0.0 <= v <= 1.0):
                 raise LadderConfigError(f"ladder: {name} must be in [0, 1], got {v}")
+        if self.first_exploration is not None and not 0.0 <= float(self.first_exploration) <= 1.0:
+            raise LadderConfigError(f"ladder: first_exploration must be in [0, 1], got {self.first_exploration}")
         if self.promote_share + self.hold_share > 1.0:
             raise LadderConfigError("ladder: promote_share + hold_share must be <= 1")
         if self.first_pool_share == 0.0 or self.promote_share == 0.0:
@@ -95,6 +104,12 @@ class LadderConfig:
     def n_stages(self) -> int:
         """Number of stages (pools) of the ladder."""
         return len(self.growth) + 1
+
+    def exploration_at(self, stage: int) -> float:
+        """The exploration share of ``stage``'s pool."""
+        if stage == 0 and self.first_exploration is not None:
+            return float(self.first_exploration)
+        return float(self.exploration)
 
     def pool_sizes(self, n_users: int) -> list[int]:
         """The pool size of every stage for a user base of ``n_users`` (uncapped; callers cap by who is left)."""

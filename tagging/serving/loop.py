@@ -85,8 +85,8 @@ class ColdStartLoop:
         k = self.config.pool_sizes(len(aud.space.user_ids))[stage]
         eng = cluster_engagement(aud, ex.exposed, engaged) if stage else None
         cfg = self.config
-        return stage_audience(aud, np.asarray(state["vector"], np.float32), k, ex.exposed, eng, cfg.exploration,
-                              cfg.aim_share, cfg.aim_clusters)
+        return stage_audience(aud, np.asarray(state["vector"], np.float32), k, ex.exposed, eng,
+                              cfg.exploration_at(stage), cfg.aim_share, cfg.aim_clusters)
 
     def enter(self, video_id: str, creator_id: str | None = None) -> dict[str, Any]:
         """Put a video into its first pool (no-op for a video already in the loop).

@@ -70,8 +70,9 @@ def current_vectors(rows: Mapping[str, Mapping[str, Any]], interactions: Interac
         prior = np.asarray(row["cf_vector"], np.float32)
         per_user = {u: w for u, w in weights.get(vid, {}).items() if u in space._uidx}
         idx = np.array([space.user_index(u) for u in per_user], int)
-        v, blend = fold_in(prior, space.user_vectors[idx], np.array(list(per_user.values())),
-                           interactions.config.prior_strength)
+        cfg = interactions.config
+        v, blend = fold_in(prior, space.user_vectors[idx], cfg.confidence(np.array(list(per_user.values()))),
+                           cfg.strength(space.user_vectors))
         vecs.append(v)
         blends[vid] = blend
     return (np.stack(vecs) if vecs else np.zeros((0, space.dim), np.float32)), blends

@@ -184,7 +184,8 @@ class InteractionStore:
         known = [(space.user_index(u), w) for u, w in per_user.items() if u in space._uidx]
         idx = np.array([i for i, _ in known], int)
         w = np.array([x for _, x in known], np.float64)
-        vec, blend = fold_in(prior, space.user_vectors[idx], w, self.config.prior_strength)
+        vec, blend = fold_in(prior, space.user_vectors[idx], self.config.confidence(w),
+                             self.config.strength(space.user_vectors))
         logger.debug("warm-up of %s from %d users in %.1f ms", video_id, len(known), (time.perf_counter() - t0) * 1e3)
         return {"video_id": video_id, "vector": vec.tolist(), "prior": np.asarray(prior, np.float32).tolist(),
                 "blend": round(blend, 6), "users": len(known), "unknown_users": len(per_user) - len(known),

@@ -174,7 +174,8 @@ def test_a_short_loop_finds_the_right_group(space: CFSpace, audience: Audience) 
     """Video "good" is placed in group 1 but is loved by group 3; "dull" nobody likes. Group 3 users engage
     with "good" (view + like). After stage 0 "good" is promoted, its vector folds toward group 3 and its
     stage-1 pool comes mostly from group 3."""
-    cfg = LadderConfig(first_pool=20, first_pool_share=1.0, growth=(3.0,), exploration=0.5, promote_share=0.5, hold_share=0.0)
+    cfg = LadderConfig(first_pool=20, first_pool_share=1.0, growth=(3.0,), exploration=0.5, promote_share=0.5, hold_share=0.0,
+                       aim_share=0.5)
     k0, k1 = cfg.pool_sizes(len(space.user_ids))
     prior = np.eye(DIM)[1].astype(np.float32)
     cohort, exps, seen = {}, {}, {}
@@ -198,6 +199,24 @@ def test_a_short_loop_finds_the_right_group(space: CFSpace, audience: Audience) 
     nxt = stage_audience(audience, v, k1, exps["good"].exposed, eng, 0.1, cfg.aim_share, 1, seed=7)
     exps["good"].open_stage(1, nxt)
     amplified = [u for u in nxt if u["reason"] == "amplified"]
-    assert len(amplified) == round(0.5 * (k1 - 6)) and {_group(u["user_id"]) for u in amplified} == {3}
+    assert len(amplified) == round(cfg.aim_share * (k1 - 6)) and {_group(u["user_id"]) for u in amplified} == {3}
     assert np.mean([_group(u["user_id"]) == 3 for u in nxt]) > 0.4 and math.isclose(len(nxt), k1)
     assert exps["good"].history[-1]["by_reason"]["amplified"] > 0
+
+
+def test_exploration_is_per_stage_and_can_stay_adjacent(audience: Audience) -> None:
+    """The first pool has no exploration by default; later pools explore, from the next-nearest cluster
+    when ``explore_clusters`` says so: a video on axis 1 leaning to axis 2 explores group 2 only."""
+    cfg = LadderConfig()
+    assert (cfg.exploration_at(0), cfg.exploration_at(1), cfg.exploration_at(2)) == (0.0, 0.1, 0.1)
+    assert LadderConfig(first_exploration=None).exploration_at(0) == 0.1
+    with pytest.raises(LadderConfigError):
+        LadderConfig(first_exploration=1.5)
+    v = np.array([0.0, 1.0, 0.5, 0.0], np.float32)
+    first = stage_audience(audience, v, 20, exploration=cfg.exploration_at(0), seed=3)
+    assert {u["reason"] for u in first} == {"score"} and {_group(u["user_id"]) for u in first} == {1}
+    near = stage_audience(audience, v, 20, exploration=0.5, aim_share=0.0, seed=3, explore_clusters=1)
+    explored = [u for u in near if u["reason"] == "exploration"]
+    assert len(near) == 20 and len(explored) == 10 and {_group(u["user_id"]) for u in explored} == {2}
+    far = stage_audience(audience, v, 20, exploration=0.5, aim_share=0.0, seed=3)
+    assert {_group(u["user_id"]) for u in far if u["reason"] == "exploration"} == {0, 2, 3}

@@ -42,7 +42,8 @@ def test_first_pools_decisions_and_next_pool(loop) -> None:
         assert state["state"] == "pool" and state["stage_users"] == 10 and state["pool_sizes"] == [10, 30]
     assert lp.enter("good")["history"] == lp.exposure("good")["history"]  # entering twice changes nothing
     pool = {v: lp.store.get(v)[0].stage_users for v in ("good", "mid", "dull")}
-    assert sum(u.startswith("c3_") for u in pool["good"]) == 8  # 80% by score (cluster 3), 20% exploration
+    # the first pool has no exploration by default (first_exploration 0): all 10 by score, from cluster 3
+    assert sum(u.startswith("c3_") for u in pool["good"]) == 10
     hook.record_interactions("good", _events(pool["good"], ("view", "like")))  # rate 4 per impression
     hook.record_interactions("mid", _events(pool["mid"][:2], ("view",)))  # rate 0.2
     # "good" has all its impressions, but one video is no cohort (min_cohort 3) and the window is open: wait
@@ -58,6 +59,7 @@ def test_first_pools_decisions_and_next_pool(loop) -> None:
     ex = lp.store.get("good")[0]
     assert not set(ex.stage_users) & set(pool["good"]) and len(ex.exposed) == 40
     assert [h["kind"] for h in good["history"]] == ["stage", "decision", "stage"]
+    assert good["history"][-1]["by_reason"].get("exploration") == 6  # later pools keep the exploration share (20%)
     assert lp.exposure("dull")["state"] == "stopped"
 
 

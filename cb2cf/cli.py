@@ -151,7 +151,9 @@ def _simulate(a: argparse.Namespace) -> int:
     from cb2cf.bench.simulate import SimConfig, ablation, build_world, simulate
     from cb2cf.model import CB2CF
 
-    cfg = SimConfig(cohort_size=a.cohort_size, max_train_seconds=a.max_seconds)
+    cfg = SimConfig(cohort_size=a.cohort_size)
+    if a.max_seconds is not None:
+        cfg.max_train_seconds = a.max_seconds
     model = CB2CF.load(a.model) if a.model else None
     results, budget, no_explore = [], {}, []
     for i, seed in enumerate(a.seed):
@@ -188,7 +190,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--plot", action="store_true", help="save audience reached vs impressions as PNG next to the JSON")
     s.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "cb2cf"), help="text-embedding cache")
     s.add_argument("--model", help="a saved CB2CF model (used when trained for the split's space, else one is trained)")
-    s.add_argument("--max-seconds", type=float, default=150.0, help="CB2CF training time cap")
+    s.add_argument("--max-seconds", type=float, default=None,
+                   help="guard on CB2CF training time (default: TrainConfig's; training stops on epochs and validation)")
     s.add_argument("--cohort-size", type=int, default=100, help="items compared together at each stage")
     s.set_defaults(fn=_simulate)
 

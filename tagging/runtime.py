@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Hashable
 from importlib import metadata
@@ -53,6 +54,11 @@ def set_device(device: str) -> None:
         os.environ[DEVICE_ENV] = device
 
 
+def _gpu_driver_present() -> bool:
+    """True when an NVIDIA (or ROCm) kernel driver is loaded, the precondition of ``torch.cuda``."""
+    return any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd"))
+
+
 def pick_device(device: str = "auto", backend: str = "torch") -> str:
     """Resolve ``"auto"`` to ``$TAGGING_DEVICE`` if set, else ``"cuda"`` when ``backend`` sees a GPU, else ``"cpu"``.
 
@@ -68,6 +74,8 @@ def pick_device(device: str = "auto", backend: str = "torch") -> str:
     if device != "auto":
         return device
     if backend == "torch":
+        if "torch" not in sys.modules and not _gpu_driver_present():
+            return "cpu"  # no GPU driver: torch cannot see a GPU, and importing it costs seconds
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"

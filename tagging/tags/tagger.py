@@ -164,7 +164,7 @@ class Tagger:
         text = text or self.text
         if text.name not in self._cat_emb:
             groups = [c.texts() for c in self.taxonomy.categories]
-            flat = text.embed_texts([t for group in groups for t in group])
+            flat = text.embed_fixed([t for group in groups for t in group])
             bounds = np.cumsum([0, *(len(g) for g in groups)])
             self._cat_emb[text.name] = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         return self._cat_emb[text.name]

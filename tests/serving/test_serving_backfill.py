@@ -89,19 +89,23 @@ def test_bad_files_go_to_the_failures_table(mixed: Path, tmp_path: Path, pipelin
     assert len(_table(db)) == 3
 
 
+N_KILL_CLIPS = 8
+
+
 def test_killed_backfill_resumes_to_the_same_table(tmp_path: Path, pipeline: Pipeline) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    _good_clips(src, 5)
+    _good_clips(src, N_KILL_CLIPS)
     mf.random_bytes(src / "bad.mp4")
     reference = tmp_path / "reference"
     run_backfill(str(src), BackfillConfig(db=str(reference), workers=1), pipeline)
 
     db = tmp_path / "db"
-    # batches of at most 2 videos: 5 videos are at least 3 batches, so a kill after 1-2 rows is mid-run
+    # one video per batch, one row per commit: 8 videos leave 6+ commits after a kill at 1-2 rows (with 5
+    # videos in batches of 2 the torch-free pipeline committed every row before the kill landed)
     kill_after = random.Random(os.getpid() ^ int(time.time())).randint(1, 2)
     cmd = [sys.executable, "-m", "tagging.cli", "backfill", str(src), "--db", str(db), "--workers", "1",
-           "--batch-rows", "1", "--batch-videos", "2", "--no-progress"]
+           "--batch-rows", "1", "--batch-videos", "1", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
@@ -114,10 +118,10 @@ def test_killed_backfill_resumes_to_the_same_table(tmp_path: Path, pipeline: Pip
     finally:
         proc.wait(30)
     partial = Catalog(str(db)).count()
-    assert 1 <= partial < 5, (kill_after, partial)
+    assert 1 <= partial < N_KILL_CLIPS, (kill_after, partial)
 
     resumed = run_backfill(str(src), BackfillConfig(db=str(db), workers=1), pipeline)  # the same command again
-    assert resumed.done == partial and resumed.processed == 5 - partial
+    assert resumed.done == partial and resumed.processed == N_KILL_CLIPS - partial
     _same_tables(_table(db), _table(reference))
 
 

@@ -65,16 +65,14 @@ class Prepared:
 def warm_worker(settings: PrepareSettings) -> None:
     """Worker start-up: one thread for the numeric libraries (the parent's models use the cores), then
     the audio stack's imports and models on a second of noise, so no video pays for them."""
+    import sys
+
     import numpy as np
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    try:
-        import torch  # the VAD package imports it
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+    if "torch" in sys.modules:  # only when something already loaded it (the default VAD runs without torch)
+        sys.modules["torch"].set_num_threads(1)
     noise = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
     get_extractor(settings.audio_extractor).extract(ItemContent(audio=noise))
     if settings.ocr:

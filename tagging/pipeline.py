@@ -83,8 +83,7 @@ class PipelineConfig:
 
 @dataclass
 class Precomputed:
-    """Work done before :meth:`Pipeline.analyze_media` (batched by the backfill): features by modality,
-    the enrichment (None: run it) and their errors; what is missing runs as usual."""
+    """Work done before :meth:`Pipeline.analyze_media` (batched by the backfill); what is missing runs."""
 
     features: dict[str, Features] = field(default_factory=dict)
     enrichment: Enrichment | None = None

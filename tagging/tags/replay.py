@@ -11,15 +11,12 @@ without decoding it (:mod:`tagging.serving.backfill.refresh`).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from tagging.extractors import Features, FrameCues
-
-if TYPE_CHECKING:
-    from tagging.tags.tagger import Tagger
-    from tagging.tags.taxonomy import Taxonomy
+from tagging.tags.taxonomy import Taxonomy
 
 Part = tuple[str, np.ndarray, list[dict[str, Any]], np.ndarray]
 """One modality's say: ``(name, scores (C,), evidence per category, has-a-say mask (C,))``."""
@@ -27,7 +24,19 @@ Part = tuple[str, np.ndarray, list[dict[str, Any]], np.ndarray]
 FORMAT = 1
 
 
-def media_parts(tagger: Tagger, features: dict[str, Features]) -> list[Part]:
+class MediaScorer(Protocol):
+    """What :func:`media_parts` needs of the tagger (:class:`~tagging.tags.tagger.Tagger`)."""
+
+    taxonomy: Taxonomy
+
+    def score_imagenet(self, frames: Features) -> tuple[np.ndarray, list[dict[str, Any]]]: ...
+
+    def score_clip(self, frames: Features) -> tuple[np.ndarray, list[dict[str, Any]]]: ...
+
+    def score_audio(self, audio: Features) -> tuple[np.ndarray, list[dict[str, Any]], np.ndarray]: ...
+
+
+def media_parts(tagger: MediaScorer, features: dict[str, Features]) -> list[Part]:
     """The visual and audio parts of the fusion for one item (those present)."""
     n = len(tagger.taxonomy)
     parts: list[Part] = []

@@ -183,11 +183,7 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     bar = _progress(len(full) + len(cf_only) + len(text_only), cfg.show_progress)
     written: list[tuple[Item, Future]] = []
     with BatchWriter(catalog, WriterConfig(max_rows=cfg.batch_rows, max_delay_ms=5000)) as writer:
-        if cf_only:
-            report.cf_updated = coldstart.update_cf(catalog, pipeline.cb2cf, [it.video_id for it in cf_only], writer, bar)
-        if text_only:
-            report.text_refreshed, redo = refresh_text(catalog, pipeline, [it.video_id for it in text_only], writer, bar)
-            full += [it for it in text_only if it.video_id in redo]
+        full += _update_stored(catalog, pipeline, cf_only, text_only, writer, bar, report)
         outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else _local_outcomes(full, cfg, pipeline)
         for item, row, err in outcomes:
             if err is not None:
@@ -211,6 +207,17 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     report.seconds = time.perf_counter() - t0
     logger.info("backfill: %s", report.summary())
     return report
+
+
+def _update_stored(catalog: Catalog, pipeline: Any, cf_only: list[Item], text_only: list[Item], writer: BatchWriter,
+                   bar: Any, report: BackfillReport) -> list[Item]:
+    """CF-only and text-only updates of stored rows (no decode); return the text items that need full work."""
+    if cf_only:
+        report.cf_updated = coldstart.update_cf(catalog, pipeline.cb2cf, [it.video_id for it in cf_only], writer, bar)
+    if not text_only:
+        return []
+    report.text_refreshed, redo = refresh_text(catalog, pipeline, [it.video_id for it in text_only], writer, bar)
+    return [it for it in text_only if it.video_id in redo]
 
 
 def _committed() -> Future:

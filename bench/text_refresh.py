@@ -9,6 +9,7 @@ batched). The same loaded pipeline runs every mode; its load time is not counted
 row per mode with the wall time, rows per minute and the ratio to the full one-at-a-time path.
 
     python bench/text_refresh.py --n 8
+    python bench/text_refresh.py --src /work/shared/data/video     # real clips (speech, on-screen text)
 """
 
 from __future__ import annotations
@@ -28,19 +29,19 @@ CAPTIONS = ["my dog chasing a ball in the park", "我的狗狗在公园里追球
             "tocando batería en casa #drumcover", "easy pasta recipe for dinner", "street dance battle tonight"]
 
 
-def build(n: int, work: Path) -> Path:
-    """Generate the clips and ingest them with MiniLM text; return the catalog directory."""
+def build(n: int, work: Path, src: str | None) -> Path:
+    """Generate (or take the first ``n`` files of ``src``) clips and ingest them with MiniLM text; return the catalog."""
     import media_factory as mf
 
+    from tagging.inputs import expand_paths
     from tagging.pipeline import Pipeline, PipelineConfig
 
     clips = work / "clips"
     clips.mkdir()
-    items = []
-    for i in range(n):
-        path = mf.make_video(clips / f"c{i:03d}.mp4", seconds=3.0, size=(320, 240),
-                             pattern="colors" if i % 2 else "gradient", audio_kind="noise" if i % 2 else "tone")
-        items.append({"path": path, "video_id": f"c{i:03d}", "caption": CAPTIONS[i % len(CAPTIONS)]})
+    paths = expand_paths([Path(src)])[:n] if src else [
+        mf.make_video(clips / f"c{i:03d}.mp4", seconds=3.0, size=(320, 240), pattern="colors" if i % 2 else "gradient",
+                      audio_kind="noise" if i % 2 else "tone") for i in range(n)]
+    items = [{"path": p, "video_id": f"c{i:03d}", "caption": CAPTIONS[i % len(CAPTIONS)]} for i, p in enumerate(paths)]
     db = work / "minilm.lancedb"
     report = Pipeline(PipelineConfig(text_extractor="text-minilm")).ingest(items, db)
     assert not report.failures, report.failures
@@ -58,14 +59,17 @@ def strip_inputs(db: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=8, help="generated clips")
+    ap.add_argument("--n", type=int, default=8, help="clips")
+    ap.add_argument("--src", default=None, help="a folder of real clips (default: generated ones)")
     args = ap.parse_args()
     from tagging.pipeline import Pipeline
     from tagging.serving.backfill.run import BackfillConfig, run_backfill
+    from tagging.store.catalog import Catalog
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        base = build(args.n, work)
+        base = build(args.n, work, args.src)
+        n = Catalog(base).count()
         pipeline = Pipeline()
         pipeline.load_models()
         modes = [("full, one at a time", True, 1), ("full, batched (8)", True, 8), ("text-only refresh", False, 1)]
@@ -81,7 +85,7 @@ def main() -> None:
         base_s = rows[0][1]
         print(f"{'mode':<22} {'rows':>5} {'full':>5} {'text':>5} {'wall s':>8} {'rows/min':>9} {'x full':>7}")
         for name, s, full, text in rows:
-            print(f"{name:<22} {args.n:>5} {full:>5} {text:>5} {s:>8.2f} {60 * args.n / s:>9.1f} {base_s / s:>7.1f}")
+            print(f"{name:<22} {n:>5} {full:>5} {text:>5} {s:>8.2f} {60 * n / s:>9.1f} {base_s / s:>7.1f}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ A row stores the caption, the transcript and OCR hits (with their languages) and
 ``tag_inputs_json``, the visual and audio parts of its tags (:mod:`tagging.tags.replay`).
 When only the text extractor changed, this recomputes what depends on the text view from
 them: the text vector (caption + transcript + OCR text, joined as at ingest), the tags, the
-fused vector and (with a CB2CF model) the CF vector. Frame and audio vectors, thumbnails,
-the transcript, OCR and review are kept as stored.
+fused vector and the CF vector (with a CB2CF model; else none, as a full re-analysis gives).
+Frame and audio vectors, thumbnails, the transcript, OCR and review are kept as stored.
 """
 
 from __future__ import annotations
@@ -118,9 +118,9 @@ def _refreshed(pipeline: Pipeline, ready: list[tuple[dict[str, Any], list[Part]]
             "tags_json": json.dumps([g.to_dict() for g in tags], default=_jsonable),
             "extractors_json": json.dumps(pipeline.versions), "ingested_at": datetime.now(timezone.utc),
         })
-        if pipeline.cb2cf is not None:
-            cf, row["cf_model_version"] = coldstart.place(pipeline.cb2cf, features)
-            row["cf_vector"] = cf.tolist() if cf is not None else None
+        model = pipeline.cb2cf
+        cf, row["cf_model_version"] = coldstart.place(model, features) if model is not None else (None, None)
+        row["cf_vector"] = cf.tolist() if cf is not None else None  # as a full re-analysis: none without a model
         timings = json.loads(row.get("timings_json") or "{}")
         timings["text_refresh"] = round(per_row + time.perf_counter() - t, 5)
         row["timings_json"] = json.dumps(timings)

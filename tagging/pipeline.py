@@ -27,6 +27,7 @@ from tagging.media.thumbs import make_thumbnails
 from tagging.media.types import DEFAULT_NUM_FRAMES
 from tagging.results import Failure, IngestReport, VideoResult
 from tagging.store.catalog import Catalog, CatalogDims, default_db, validate_video_id
+from tagging.tags.replay import media_parts, parts_to_json
 from tagging.tags.tagger import Tag, Tagger, TaggerConfig
 from tagging.tags.taxonomy import load_taxonomy
 
@@ -82,8 +83,7 @@ class PipelineConfig:
 
 @dataclass
 class Precomputed:
-    """Work done before :meth:`Pipeline.analyze_media` (batched by the backfill): features by modality,
-    the enrichment (None: run it) and their errors; what is missing runs as usual."""
+    """Work done before :meth:`Pipeline.analyze_media` (batched by the backfill); what is missing runs."""
 
     features: dict[str, Features] = field(default_factory=dict)
     enrichment: Enrichment | None = None
@@ -297,7 +297,7 @@ class Pipeline:
         item.text = joined_text(texts)  # the text view reads all three
         if "text" not in features:
             features["text"] = self._extract("text", item, timings, errors)
-        fused, tags = self._tag(features, texts, enrichment, timings)
+        fused, tags, parts = self._tag(features, texts, enrichment, timings)
         t = time.perf_counter()
         thumbnails = make_thumbnails(media.frames, media.timestamps)
         timings["thumbs"] = time.perf_counter() - t
@@ -305,7 +305,7 @@ class Pipeline:
             video_id=video_id, source_uri=str(Path(info.path).resolve()), info=info, caption=caption,
             metadata=metadata or {}, features=features, fused=fused, tags=tags, timings=timings, errors=errors,
             extractors=self.versions, taxonomy_id=self.tagger.taxonomy.taxonomy_id, truncated_at=media.truncated_at,
-            enrichment=enrichment, thumbnails=thumbnails,
+            enrichment=enrichment, thumbnails=thumbnails, tag_inputs=parts_to_json(parts, self.tagger.taxonomy),
         )
         if self.cb2cf is not None:
             t = time.perf_counter()
@@ -314,15 +314,15 @@ class Pipeline:
         return result
 
     def _tag(self, features: dict[str, Features], texts: dict[str, str], enrichment: Enrichment,
-             timings: dict[str, float]) -> tuple[np.ndarray, list[Tag]]:
-        """The fused vector and the tags (with the text evidence's times)."""
+             timings: dict[str, float]) -> tuple[np.ndarray, list[Tag], list[Any]]:
+        """The fused vector, the tags (with the text evidence's times) and the visual/audio parts of the tags."""
         t = time.perf_counter()
-        fused = self.fuse(features)
+        fused, media = self.fuse(features), media_parts(self.tagger, features)
         spoken = enrichment.transcript.language if enrichment.transcript is not None else None
-        tags = self.tagger.tag(features, texts, head_input=fused, languages={"transcript": spoken})
+        tags = self.tagger.tag(features, texts, head_input=fused, languages={"transcript": spoken}, media=media)
         add_text_timestamps(tags, enrichment)
         timings["tagging"] = time.perf_counter() - t
-        return fused, tags
+        return fused, tags, media
 
     def _extract(self, modality: str, item: ItemContent, timings: dict[str, float], errors: dict[str, str]) -> Features:
         ext = self.extractors[modality]

@@ -37,6 +37,7 @@ class VideoResult:
     enrichment: Enrichment | None = None
     truncated_at: float | None = None
     thumbnails: Thumbnails | None = None
+    tag_inputs: str | None = None  # :func:`tagging.tags.replay.parts_to_json`: tags without decoding
 
     @property
     def duration_s(self) -> float:
@@ -118,6 +119,7 @@ class VideoResult:
             "cf_model_version": self.cf_model_version,
             "extractors_json": json.dumps(self.extractors),
             "taxonomy_id": self.taxonomy_id,
+            "tag_inputs_json": self.tag_inputs,
             "timings_json": json.dumps({k: round(v, 5) for k, v in self.timings.items()}),
             "ingested_at": datetime.now(timezone.utc),
         }

@@ -134,6 +134,7 @@ def row_model(dims: CatalogDims) -> type:
         "thumbnail": (Optional[bytes], None),
         "frame_thumbs": (Optional[list[bytes]], None),
         "frame_times": (Optional[list[float]], None),
+        "tag_inputs_json": (Optional[str], None),  # visual/audio tag scores (tagging.tags.replay)
     }
     return create_model("CatalogRow", __base__=LanceModel, **fields)
 
@@ -346,7 +347,7 @@ class Catalog:
 
 
 JSON_COLUMNS = ("metadata_json", "probe_json", "tags_json", "transcript_json", "ocr_json", "review_json",
-                "extractors_json", "timings_json")
+                "extractors_json", "timings_json", "tag_inputs_json")
 """Columns stored as JSON text; :func:`jsonable_row` returns them decoded."""
 
 

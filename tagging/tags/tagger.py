@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tagging.data import imagenet_classes
-from tagging.extractors import AudioCues, Features, FrameCues, get_extractor
+from tagging.extractors import AudioCues, Features, get_extractor
 from tagging.extractors.text import DEFAULT_TEXT_EXTRACTOR
 from tagging.language import normalize, source_languages
 from tagging.tags.bridge import imagenet_bridge
+from tagging.tags.replay import Part, media_parts
 from tagging.tags.subtopics import SubtopicConfig, SubtopicScorer
 from tagging.tags.taxonomy import Taxonomy, load_taxonomy
 
@@ -301,6 +302,7 @@ class Tagger:
         top_k: int | None = None,
         head_input: np.ndarray | None = None,
         languages: dict[str, str | None] | None = None,
+        media: list[Part] | None = None,
     ) -> list[Tag]:
         """Rank the taxonomy's categories for one item.
 
@@ -312,6 +314,8 @@ class Tagger:
                 scores the categories it has examples of.
             languages: Known language per text source (e.g. Whisper's for ``"transcript"``);
                 the others are detected.
+            media: The visual and audio parts when already computed (:func:`~tagging.tags.replay.media_parts`)
+                or stored (:func:`~tagging.tags.replay.parts_from_json`); ``features`` is then not read.
 
         Returns:
             Tags sorted by fused score, each with evidence per modality that had a say
@@ -326,17 +330,7 @@ class Tagger:
         text_scores = self.score_text(sources, text_emb, langs)
         if text_scores is not None:
             parts.append(("text", text_scores[0], text_scores[1], np.ones(n, bool)))
-        frames = features.get("frames")
-        if frames is not None and frames.present:
-            if isinstance(frames.cues, FrameCues) and frames.cues.imagenet_probs is not None:
-                s, ev = self.score_imagenet(frames)
-            else:
-                s, ev = self.score_clip(frames)
-            parts.append(("visual", s, ev, np.ones(n, bool)))
-        audio = features.get("audio")
-        if audio is not None and audio.present:
-            s, ev, say = self.score_audio(audio)
-            parts.append(("audio", s, ev, say))
+        parts += media_parts(self, features) if media is None else media
         tags = self.fuse(parts, top_k=cfg.top_k if top_k is None else top_k, head_input=head_input)
         text_items = [(k, v, e, langs[k], m) for (k, v), (m, e) in zip(sources.items(), text_emb)] if text_emb else []
         for t in tags:

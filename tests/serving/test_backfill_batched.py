@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import media_factory as mf
@@ -43,6 +44,9 @@ def test_batched_equals_one_video_at_a_time(folder: Path, tmp_path: Path, pipeli
         for key in ("frames_vector", "audio_vector", "fused_vector"):
             if a[vid][key] is not None:
                 assert np.allclose(a[vid][key], b[vid][key], atol=1e-4), (vid, key)
+        pa_, pb = (json.loads(r[vid]["tag_inputs_json"])["parts"] for r in (a, b))  # what a text refresh reuses
+        assert [p["name"] for p in pa_] == [p["name"] for p in pb] and pa_
+        assert all(np.allclose(p["scores"], q["scores"], atol=1e-3) for p, q in zip(pa_, pb)), vid
     again = run_backfill(str(folder), BackfillConfig(db=str(tmp_path / "new"), workers=2, batch_videos=4), pipeline)
     assert (again.processed, again.done, again.skipped_failed) == (0, 6, 1)  # resume: nothing twice
 

@@ -130,7 +130,10 @@ def test_text_extractor_change_refuses_old_models_and_redoes_rows(pipeline, clip
     old.ingest([{"path": clips["good"], "video_id": "v1"}], db)
     catalog = Catalog(db, dims=pipeline.dims())  # same 384-d text column: the table is reused
     items = [Item(str(clips["good"]), video_id="v1")]
-    full, cf_only, report = plan(items, catalog, FailureLog(str(db)), old.versions, None, False)
-    assert report.done == 1 and not full
-    full, cf_only, report = plan(items, catalog, FailureLog(str(db)), pipeline.versions, None, False)
-    assert [it.video_id for it in full] == ["v1"] and not cf_only and report.done == 0
+    full, cf_only, text_only, report = plan(items, catalog, FailureLog(str(db)), old.versions, None, False)
+    assert report.done == 1 and not full and not text_only
+    full, cf_only, text_only, report = plan(items, catalog, FailureLog(str(db)), pipeline.versions, None, False)
+    assert [it.video_id for it in text_only] == ["v1"] and not full and not cf_only and report.done == 0
+    # without the text-only refresh (an analyser that is not a Pipeline) the row is redone in full
+    full, cf_only, text_only, report = plan(items, catalog, FailureLog(str(db)), pipeline.versions, None, False, False)
+    assert [it.video_id for it in full] == ["v1"] and not text_only

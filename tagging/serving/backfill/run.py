@@ -7,6 +7,11 @@ Plan first, then work:
 * **cf** - the row exists with the current extractor ids but another CB2CF version:
   only ``cf_vector`` is recomputed from the stored per-modality vectors (the feature
   cache), no decode;
+* **text** - the row exists, only the text extractor id differs (frames and audio extractors,
+  taxonomy and tag head unchanged) and the row stores its tags' visual/audio inputs: the text
+  vector, tags, fused and CF vectors are recomputed from the stored caption, transcript and
+  OCR text (:mod:`tagging.serving.backfill.refresh`), no decode, no Whisper, no OCR; rows made
+  before those inputs were stored get the full path;
 * **failed** - the uri is in the ``failures`` table: skipped unless ``retry_failures``;
 * **full** - everything else: decode (isolated child processes) -> models -> row.
 
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from tagging import coldstart
 from tagging.errors import CatalogError, TaggingError
+from tagging.serving.backfill.refresh import refresh_text, text_only_change
 from tagging.serving.backfill.sources import Item, catalog_state, read_source, resolve_id
 from tagging.serving.backfill.work import Outcome, local_outcomes
 from tagging.serving.isolation import DEFAULT_DECODE_MEMORY_MB, DEFAULT_DECODE_TIMEOUT_S
@@ -92,6 +98,7 @@ class BackfillReport:
     skipped_failed: int = 0
     processed: int = 0
     cf_updated: int = 0
+    text_refreshed: int = 0
     failed: int = 0
     failures: Counter = field(default_factory=Counter)
     seconds: float = 0.0
@@ -101,6 +108,7 @@ class BackfillReport:
         rate = 60.0 * self.processed / self.seconds if self.seconds > 0 else 0.0
         by = ", ".join(f"{k}: {v}" for k, v in sorted(self.failures.items()))
         return (f"{self.total} items: {self.processed} ingested, {self.cf_updated} CF-only updates, "
+                f"{self.text_refreshed} text-only refreshes, "
                 f"{self.done} already done, {self.skipped_failed} known failures skipped, {self.failed} failed"
                 f"{f' ({by})' if by else ''} in {self.seconds:.1f} s ({rate:.1f} videos/min)")
 
@@ -110,15 +118,18 @@ class BackfillReport:
 
 
 def plan(items: list[Item], catalog: Catalog, failures: FailureLog, extractors: dict[str, str],
-         cf_version: str | None, retry_failures: bool) -> tuple[list[Item], list[Item], BackfillReport]:
-    """Split items into (full, cf-only) work; count what is done or skipped.
+         cf_version: str | None, retry_failures: bool, text_refresh: bool = True,
+         ) -> tuple[list[Item], list[Item], list[Item], BackfillReport]:
+    """Split items into (full, cf-only, text-only) work; count what is done or skipped.
 
-    Items whose id cannot be derived (unreadable file) go to full work and fail there.
+    Items whose id cannot be derived (unreadable file) go to full work and fail there. With
+    ``text_refresh`` False (an analyser that is not a ``Pipeline``) text-only work is full work.
     """
     report = BackfillReport(total=len(items))
     state = catalog_state(catalog)
     full: list[Item] = []
     cf_only: list[Item] = []
+    text_only: list[Item] = []
     for it in items:
         try:
             vid = resolve_id(it)
@@ -130,11 +141,13 @@ def plan(items: list[Item], catalog: Catalog, failures: FailureLog, extractors: 
                 report.done += 1
             else:
                 cf_only.append(it)
+        elif text_refresh and stored is not None and stored[2] and text_only_change(stored[0], extractors):
+            text_only.append(it)
         elif it.uri in failures.known and not retry_failures:
             report.skipped_failed += 1
         else:
             full.append(it)
-    return full, cf_only, report
+    return full, cf_only, text_only, report
 
 
 def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: Analyzer | None = None) -> BackfillReport:
@@ -163,14 +176,14 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     failures = FailureLog(cfg.db, cfg.storage_options)
     extractors = getattr(pipeline, "versions", None) or {m: e.extractor_id for m, e in pipeline.extractors.items()}
     cf_version = pipeline.cb2cf.version if pipeline.cb2cf is not None else None
-    full, cf_only, report = plan(items, catalog, failures, extractors, cf_version, cfg.retry_failures)
-    logger.info("backfill plan: %d full, %d CF-only, %d done, %d known failures",
-                len(full), len(cf_only), report.done, report.skipped_failed)
-    bar = _progress(len(full) + len(cf_only), cfg.show_progress)
+    full, cf_only, text_only, report = plan(items, catalog, failures, extractors, cf_version, cfg.retry_failures,
+                                            isinstance(pipeline, Pipeline))
+    logger.info("backfill plan: %d full, %d CF-only, %d text-only, %d done, %d known failures",
+                len(full), len(cf_only), len(text_only), report.done, report.skipped_failed)
+    bar = _progress(len(full) + len(cf_only) + len(text_only), cfg.show_progress)
     written: list[tuple[Item, Future]] = []
     with BatchWriter(catalog, WriterConfig(max_rows=cfg.batch_rows, max_delay_ms=5000)) as writer:
-        if cf_only:
-            report.cf_updated = coldstart.update_cf(catalog, pipeline.cb2cf, [it.video_id for it in cf_only], writer, bar)
+        full += _update_stored(catalog, pipeline, cf_only, text_only, writer, bar, report)
         outcomes = _ray_outcomes(full, cfg, pipeline) if cfg.engine == "ray" else _local_outcomes(full, cfg, pipeline)
         for item, row, err in outcomes:
             if err is not None:
@@ -194,6 +207,17 @@ def run_backfill(source: str, config: BackfillConfig | None = None, pipeline: An
     report.seconds = time.perf_counter() - t0
     logger.info("backfill: %s", report.summary())
     return report
+
+
+def _update_stored(catalog: Catalog, pipeline: Any, cf_only: list[Item], text_only: list[Item], writer: BatchWriter,
+                   bar: Any, report: BackfillReport) -> list[Item]:
+    """CF-only and text-only updates of stored rows (no decode); return the text items that need full work."""
+    if cf_only:
+        report.cf_updated = coldstart.update_cf(catalog, pipeline.cb2cf, [it.video_id for it in cf_only], writer, bar)
+    if not text_only:
+        return []
+    report.text_refreshed, redo = refresh_text(catalog, pipeline, [it.video_id for it in text_only], writer, bar)
+    return [it for it in text_only if it.video_id in redo]
 
 
 def _committed() -> Future:

@@ -125,10 +125,19 @@ def resolve_id(item: Item) -> str:
     return item.video_id
 
 
-def catalog_state(catalog: Catalog) -> dict[str, tuple[dict[str, str], str | None]]:
-    """``video_id -> (extractor ids, cf_model_version)`` of every stored row."""
+def catalog_state(catalog: Catalog) -> dict[str, tuple[dict[str, str], str | None, bool]]:
+    """``video_id -> (extractor ids, cf_model_version, stores tag inputs)`` of every stored row.
+
+    The last is True when the row has ``tag_inputs_json`` (rows made before that column have not):
+    then a text-extractor change can be refreshed without decoding (:mod:`tagging.serving.backfill.refresh`).
+    """
     if catalog.count() == 0:
         return {}
-    catalog.table.checkout_latest()
-    data = catalog.columns(["video_id", "extractors_json", "cf_model_version"])
-    return {r["video_id"]: (json.loads(r["extractors_json"] or "{}"), r["cf_model_version"]) for r in data}
+    table = catalog.table
+    table.checkout_latest()
+    cols = {"video_id": "video_id", "extractors_json": "extractors_json", "cf_model_version": "cf_model_version"}
+    if "tag_inputs_json" in table.schema.names:
+        cols["inputs"] = "tag_inputs_json IS NOT NULL"
+    data = table.search().select(cols).limit(catalog.count()).to_arrow().to_pylist()
+    return {r["video_id"]: (json.loads(r["extractors_json"] or "{}"), r["cf_model_version"], bool(r.get("inputs")))
+            for r in data}

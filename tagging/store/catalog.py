@@ -355,11 +355,12 @@ def jsonable_row(row: dict[str, Any], vectors: bool = True) -> dict[str, Any]:
     """A catalog row as plain JSON types: one shape for every answer.
 
     The ``*_json`` columns (:data:`JSON_COLUMNS`) come back as the objects they hold, not as
-    escaped strings; feature vectors are dropped unless ``vectors`` (``cf_vector`` stays).
+    escaped strings; feature vectors and the stored tag inputs (``tag_inputs_json``, what a
+    text-only refresh replays) are dropped unless ``vectors`` (``cf_vector`` stays).
     """
     out: dict[str, Any] = {}
     for k, v in row.items():
-        if k.startswith("_") or k in IMAGE_COLUMNS or (not vectors and k in FEATURE_VECTORS):
+        if k.startswith("_") or k in IMAGE_COLUMNS or (not vectors and k in (*FEATURE_VECTORS, "tag_inputs_json")):
             continue
         if isinstance(v, np.ndarray):
             v = v.tolist()

@@ -35,7 +35,7 @@ def main() -> None:
     cfg = PipelineConfig()
     dims = CatalogDims()
     vector_bytes = 4 * (dims.frames + dims.audio + dims.text + dims.fused)
-    print(f"| file | decode ms (baseline) | thumbnails ms | thumbs / decode | stored KB | vectors KB |")
+    print("| file | decode ms (baseline) | thumbnails ms | thumbs / decode | stored KB | vectors KB |")
     print("|---|---|---|---|---|---|")
     rows = []
     for path in expand_paths(args.paths):

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tagging.errors import MissingDependency
+from tagging.errors import MissingDependency, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -152,3 +152,45 @@ def library_versions(*names: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def checksum_ok(path: Path) -> bool:
+    """True when ``path`` exists and matches the SHA-256 written next to it (``<file>.sha256``)."""
+    check = path.with_name(path.name + ".sha256")
+    return path.exists() and check.exists() and check.read_text().strip() == file_sha256(path)
+
+
+def export_once(path: Path, write: Callable[[Path], None], what: str) -> Path:
+    """A model file exported once into the cache: ``path`` when its checksum holds, else ``write(tmp)``.
+
+    The export runs under a file lock (processes wait for each other), into a temporary file that
+    is checksummed and renamed into place, so a torn or damaged file is exported again.
+
+    Raises:
+        MissingDependency: What the export needs is not installed.
+        ModelLoadError: The export failed (nothing is left at ``path``).
+    """
+    import fcntl
+
+    if checksum_ok(path):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if checksum_ok(path):  # another process exported it while we waited
+            return path
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        logger.info("exporting %s to %s", what, path)
+        try:
+            write(tmp)
+            digest = file_sha256(tmp)
+            os.replace(tmp, path)
+            path.with_name(path.name + ".sha256").write_text(digest + "\n")
+        except (MissingDependency, ModelLoadError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(str(path), f"cannot export {what} to ONNX: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path
+

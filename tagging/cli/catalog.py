@@ -58,8 +58,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_failures(args: argparse.Namespace) -> int:
     """List the failures table, or clear it (all of it, or the given uris)."""
-    from tagging.store.catalog import is_missing
     from tagging.store.failures import FailureLog
+    from tagging.store.lance import is_missing
 
     log = FailureLog(args.db) if not is_missing(args.db) else None
     if args.action == "list":

@@ -20,7 +20,7 @@ class _StorageOption(argparse.Action):
                  option_string: str | None = None) -> None:
         import json
 
-        from tagging.store.catalog import STORAGE_OPTIONS_ENV
+        from tagging.store.lance import STORAGE_OPTIONS_ENV
 
         key, sep, val = str(value).partition("=")
         if not sep or not key:

@@ -10,16 +10,14 @@ of frames. Exporting needs ``torch`` and ``onnx``; running it needs only ``onnxr
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 from tagging.errors import ModelLoadError
-from tagging.runtime import cache_dir, file_sha256, require
+from tagging.runtime import cache_dir, checksum_ok, export_once, file_sha256, require
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +65,7 @@ def onnx_path(weights: str, image_size: int) -> Path:
 
 def is_valid(path: Path) -> bool:
     """True when ``path`` exists and matches the checksum written next to it."""
-    check = path.with_name(path.name + ".sha256")
-    return path.exists() and check.exists() and check.read_text().strip() == file_sha256(path)
+    return checksum_ok(path)
 
 
 def export_lite0(weights: str, image_size: int = 224) -> Path:
@@ -80,18 +77,12 @@ def export_lite0(weights: str, image_size: int = 224) -> Path:
         MissingDependency: torch, onnx or the weights package is not installed (only when exporting).
         ModelLoadError: The export failed.
     """
-    path = onnx_path(weights, image_size)
-    if is_valid(path):
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not is_valid(path):  # another process may have exported it while we waited
-            _export(weights, image_size, path)
-    return path
+    return export_once(onnx_path(weights, image_size), lambda tmp: _export(weights, image_size, tmp),
+                       "EfficientNet-Lite0")
 
 
 def _export(weights: str, image_size: int, path: Path) -> None:
+    """Write the ONNX file of the network with its two outputs to ``path``."""
     require("onnx", "onnx")  # the exporter writes the file through it
     import torch
 
@@ -106,22 +97,10 @@ def _export(weights: str, image_size: int, path: Path) -> None:
             pooled = self.net.extract_features(x).mean(dim=(2, 3))
             return pooled, self.net._fc(pooled).softmax(dim=-1)
 
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    logger.info("exporting EfficientNet-Lite0 to %s", path)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(None):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                PooledAndProbs(build_lite0(weights)), (torch.zeros(1, 3, image_size, image_size),), str(tmp),
-                dynamo=False, opset_version=OPSET, input_names=["images"], output_names=["pooled", "probs"],
-                dynamic_axes={"images": {0: "n"}, "pooled": {0: "n"}, "probs": {0: "n"}},
-            )
-        digest = file_sha256(tmp)
-        os.replace(tmp, path)
-        path.with_name(path.name + ".sha256").write_text(digest + "\n")
-    except ModelLoadError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(str(path), f"cannot export EfficientNet-Lite0 to ONNX: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(None):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            PooledAndProbs(build_lite0(weights)), (torch.zeros(1, 3, image_size, image_size),), str(path),
+            dynamo=False, opset_version=OPSET, input_names=["images"], output_names=["pooled", "probs"],
+            dynamic_axes={"images": {0: "n"}, "pooled": {0: "n"}, "probs": {0: "n"}},
+        )

@@ -16,10 +16,8 @@ reference: ``tests/tagging/test_minilm_onnx.py`` checks cosine >= 0.9999 and the
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from tagging.errors import ModelLoadError
-from tagging.runtime import cache_dir, cached_model, file_sha256, onnx_session, require
+from tagging.runtime import cache_dir, cached_model, export_once, file_sha256, onnx_session, require
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +38,6 @@ def onnx_path(model_dir: str) -> Path:
     return cache_dir() / "onnx" / f"minilm-{digest}.onnx"
 
 
-def _is_valid(path: Path) -> bool:
-    check = path.with_name(path.name + ".sha256")
-    return path.exists() and check.exists() and check.read_text().strip() == file_sha256(path)
-
-
 def export_minilm(model_dir: str) -> Path:
     """Return the cached ONNX encoder of ``model_dir``, exporting it first when missing or damaged.
 
@@ -52,56 +45,39 @@ def export_minilm(model_dir: str) -> Path:
         MissingDependency: torch, transformers or onnx is missing (only when exporting).
         ModelLoadError: The export failed.
     """
-    path = onnx_path(model_dir)
-    if _is_valid(path):
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _is_valid(path):  # another process may have exported it while we waited
-            _export(model_dir, path)
-    return path
+    return export_once(onnx_path(model_dir), lambda tmp: _export(model_dir, tmp), "MiniLM")
 
 
 def _export(model_dir: str, path: Path) -> None:
+    """Write the ONNX encoder (last hidden state) of the model in ``model_dir`` to ``path``."""
     require("onnx", "onnx")
     require("transformers", "transformers")
     import torch
     from transformers import AutoModel
 
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    logger.info("exporting MiniLM to %s", path)
-    try:
-        bert = AutoModel.from_pretrained(model_dir).eval()
+    bert = AutoModel.from_pretrained(model_dir).eval()
 
-        class Hidden(torch.nn.Module):
-            """The last hidden state, the one output the pooling reads."""
+    class Hidden(torch.nn.Module):
+        """The last hidden state, the one output the pooling reads."""
 
-            def __init__(self) -> None:
-                super().__init__()
-                self.bert = bert
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
 
-            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                                 token_type_ids=token_type_ids).last_hidden_state
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
 
-        ids = torch.ones(2, 8, dtype=torch.long)
-        axes = {0: "n", 1: "len"}
-        with warnings.catch_warnings(), contextlib.redirect_stdout(None), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Hidden(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(tmp), dynamo=False,
-                opset_version=OPSET, input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["hidden"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "hidden": axes},
-            )
-        digest = file_sha256(tmp)
-        os.replace(tmp, path)
-        path.with_name(path.name + ".sha256").write_text(digest + "\n")
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(str(path), f"cannot export MiniLM to ONNX: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    ids = torch.ones(2, 8, dtype=torch.long)
+    axes = {0: "n", 1: "len"}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(None), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Hidden(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path), dynamo=False,
+            opset_version=OPSET, input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["hidden"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "hidden": axes},
+        )
 
 
 class MiniLMOnnx:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable
 from collections.abc import Iterator
+from typing import Any, Callable
 
 import av
 import av.container

@@ -37,8 +37,8 @@ from tagging.serving.isolation import (
     default_decode,
 )
 from tagging.store.catalog import DEFAULT_DB, Catalog, jsonable_row, validate_video_id
-from tagging.store.interactions import FoldInConfig, InteractionStore
 from tagging.store.exposure import ExposureStore
+from tagging.store.interactions import FoldInConfig, InteractionStore
 from tagging.store.interests import InterestStore
 from tagging.store.writer import BatchWriter, Maintainer, WriterConfig
 

@@ -43,9 +43,9 @@ from tagging.errors import LimitExceeded, MediaError, MediaNotFound, NotReady, P
 from tagging.serving.catalog_routes import add_catalog_routes
 from tagging.serving.hook import UploadHook
 from tagging.serving.middleware import add_error_handlers, add_middleware
-from tagging.serving.service import DOCS_ASSETS, Service, ServerConfig, build_service, confine, status_of
-from tagging.serving.ui import add_ui
 from tagging.serving.routes_loop import add_loop_routes
+from tagging.serving.service import DOCS_ASSETS, ServerConfig, Service, build_service, confine, status_of
+from tagging.serving.ui import add_ui
 from tagging.store.catalog import jsonable_row
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from tagging.errors import CatalogError, InvalidVideoId
-from tagging.store.lance import STORAGE_OPTIONS_ENV, connect, is_missing, sql_string, storage_options, table_exists
+from tagging.store.lance import connect, is_missing, sql_string, table_exists
 
 logger = logging.getLogger(__name__)
 

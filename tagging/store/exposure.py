@@ -16,7 +16,8 @@ import pyarrow as pa
 
 from cb2cf.exposure import Exposure
 from tagging.errors import CatalogError
-from tagging.store.catalog import id_filter, sql_string, validate_video_id
+from tagging.store.catalog import id_filter, validate_video_id
+from tagging.store.lance import sql_string
 from tagging.store.sidetable import SideTable
 from tagging.store.writer import write_lock
 

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from tagging.errors import CatalogError
-from tagging.store.catalog import connect, is_missing, sql_string, table_exists
+from tagging.store.lance import connect, is_missing, sql_string, table_exists
 from tagging.store.writer import write_lock
 
 FAILURES_TABLE = "failures"

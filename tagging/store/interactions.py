@@ -19,7 +19,8 @@ import pyarrow as pa
 from cb2cf.foldin import FoldInConfig, fold_in
 from cb2cf.space import CFSpace
 from tagging.errors import CatalogError, InvalidInteraction
-from tagging.store.catalog import connect, is_missing, sql_string, table_exists, validate_video_id
+from tagging.store.catalog import validate_video_id
+from tagging.store.lance import connect, is_missing, sql_string, table_exists
 from tagging.store.writer import write_lock
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from tagging.errors import InvalidInterest
-from tagging.store.catalog import sql_string
+from tagging.store.lance import sql_string
 from tagging.store.sidetable import SideTable
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Catalog operations people expect: list with filters, similar videos, take-down, export.
 
-Filters are built from validated values with quoted literals (:func:`~tagging.store.catalog.sql_string`);
+Filters are built from validated values with quoted literals (:func:`~tagging.store.lance.sql_string`);
 no user text is spliced into a LanceDB filter.
 """
 
@@ -15,9 +15,10 @@ from typing import Any, Literal
 import numpy as np
 
 from tagging.errors import CatalogError, MediaNotFound, TaggingError
-from tagging.store.catalog import Catalog, jsonable_row, sql_string, validate_video_id
+from tagging.store.catalog import Catalog, jsonable_row, validate_video_id
 from tagging.store.exposure import ExposureStore
 from tagging.store.interactions import InteractionStore
+from tagging.store.lance import sql_string
 from tagging.store.writer import write_lock
 
 logger = logging.getLogger(__name__)

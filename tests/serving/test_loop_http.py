@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from serving_helpers import TextFakePipeline, planted_space, start_server, write_row
 

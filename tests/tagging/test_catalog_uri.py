@@ -9,8 +9,9 @@ import pytest
 from test_catalog import row as _full_row  # the same rows as the catalog tests
 
 from tagging.errors import CatalogError
-from tagging.store.catalog import STORAGE_OPTIONS_ENV, Catalog, CatalogDims, storage_options
+from tagging.store.catalog import Catalog, CatalogDims
 from tagging.store.failures import FailureLog
+from tagging.store.lance import STORAGE_OPTIONS_ENV, storage_options
 
 DIMS = CatalogDims(frames=8, audio=4, text=6, cf=3)
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from tagging.errors import MediaNotFound, TaggingError
-from tagging.store.catalog import Catalog, id_filter, sql_string, table_exists, validate_video_id
+from tagging.store.catalog import Catalog, id_filter, validate_video_id
 from tagging.store.interactions import INTERACTIONS_TABLE
+from tagging.store.lance import sql_string, table_exists
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from urllib.parse import quote
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response

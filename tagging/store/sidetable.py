@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from tagging.errors import CatalogError
+from tagging.store.lance import connect
 from tagging.store.writer import write_lock
 
 
@@ -25,11 +26,16 @@ class SideTable:
     SCHEMA: ClassVar[pa.Schema]
 
     def __init__(self, uri: str | Path) -> None:
-        import lancedb
-
         self.uri = str(uri)
-        self.db = lancedb.connect(self.uri)
+        self._db: Any = None
         self._table: Any = None
+
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection (the shared :func:`~tagging.store.lance.connect`), opened on first use."""
+        if self._db is None:
+            self._db = connect(self.uri)
+        return self._db
 
     @property
     def table(self) -> Any:

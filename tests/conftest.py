@@ -42,3 +42,13 @@ def pipeline():
     p = Pipeline()
     p.load_models()
     return p
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """Storage options of a running local S3-compatible server with an empty bucket (skips without moto)."""
+    pytest.importorskip("moto.server", reason="pip install -e '.[test]' (moto's S3 server)")
+    from s3_server import s3_server
+
+    with s3_server() as opts:
+        yield opts

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from s3_server import S3_BUCKET, s3_keys
 from test_catalog import row as _full_row  # the same rows as the catalog tests
 
 from tagging.errors import CatalogError
@@ -57,3 +58,18 @@ def test_cli_storage_option(monkeypatch: pytest.MonkeyPatch) -> None:
     assert storage_options() == {"region": "eu-west-1", "endpoint": "http://127.0.0.1:9000"}
     with pytest.raises(SystemExit):
         build_parser().parse_args(["ingest", "x.mp4", "--storage-option", "novalue"])
+
+
+def test_storage_options_from_the_environment_reach_every_table(
+    s3: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``$TAGGING_STORAGE_OPTIONS`` is how decode processes and Ray workers get the options."""
+    monkeypatch.setenv(STORAGE_OPTIONS_ENV, json.dumps(s3))
+    uri = f"s3://{S3_BUCKET}/env"
+    Catalog(uri, dims=DIMS).upsert([_row("a"), _row("b")])
+    Catalog(uri, dims=DIMS).upsert([_row("b")])  # an upsert, not a second row
+    FailureLog(uri).record("/x/bad.mp4", None, "CorruptMedia", "broken")
+    reopened = Catalog(uri)
+    assert reopened.count() == 2 and reopened.get("a")["source_uri"] == "/x/a.mp4"
+    assert list(FailureLog(uri).known) == ["/x/bad.mp4"]
+    assert {k.split("/")[1] for k in s3_keys(s3, "env/")} >= {"videos.lance"}

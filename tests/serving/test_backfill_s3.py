@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import media_factory as mf
+import pytest
 from s3_server import S3_BUCKET, s3_keys
 
 from tagging.pipeline import Pipeline
@@ -39,3 +40,24 @@ def test_backfill_into_an_s3_catalog_resumes_without_duplicates(
     assert len({r["video_id"] for r in rows}) == len(rows)
     failed = FailureLog(uri, storage_options=s3).known
     assert {Path(u).name: f["error_class"] for u, f in failed.items()} == {"random.mp4": "VideoOpenFailure"}
+
+
+@pytest.mark.slow
+def test_ray_workers_commit_into_one_s3_catalog(s3: dict[str, str], tmp_path: Path, pipeline: Pipeline) -> None:
+    """The scale-out layout: Ray actors write their own batches into the shared bucket; a rerun adds nothing."""
+    pytest.importorskip("ray", reason="pip install -e '.[ray]'")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        mf.make_video(src / f"clip{i}.mp4", seconds=1.0, size=(160, 120), pattern=("gradient", "colors")[i % 2],
+                      audio_kind=("tone", "noise")[i % 2], fps=10 + i)
+    mf.empty(src / "empty.mp4")
+    uri = f"s3://{S3_BUCKET}/ray"
+    cfg = BackfillConfig(db=uri, storage_options=s3, workers=2, engine="ray", ray_write="workers", ray_batch_size=2)
+    first = run_backfill(str(src), cfg, pipeline)
+    assert (first.processed, first.failed) == (4, 1)
+    again = run_backfill(str(src), cfg, pipeline)
+    assert (again.processed, again.done, again.skipped_failed) == (0, 4, 1)
+    rows = Catalog(uri, storage_options=s3).table.to_arrow().to_pylist()
+    assert sorted(Path(r["source_uri"]).name for r in rows) == [f"clip{i}.mp4" for i in range(4)]
+    assert list(map(lambda u: Path(u).name, FailureLog(uri, storage_options=s3).known)) == ["empty.mp4"]

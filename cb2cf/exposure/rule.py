@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from cb2cf.errors import NotEligibleError, UnknownIdError
 from cb2cf.exposure.ladder import Exposure, LadderConfig, StageStats
 
@@ -68,13 +70,14 @@ def creator_prior(outcomes: Sequence[float], global_mean: float, strength: float
 
 def _counts(n: int, cfg: LadderConfig) -> tuple[int, int]:
     """(promoted, promoted + held) of a cohort of ``n``: at least one promoted when anyone qualifies."""
-    n_up = max(1, math.ceil(cfg.promote_share * n - 1e-9))
+    n_up = cfg.promote_count(n)
     n_hold = max(n_up, math.ceil((cfg.promote_share + cfg.hold_share) * n - 1e-9))
-    return min(n_up, n), min(n_hold, n)
+    return n_up, min(n_hold, n)
 
 
 def decide(cohort: Mapping[str, StageStats], stage: int, config: LadderConfig | None = None,
-           priors: Mapping[str, float] | None = None, order: Sequence[str] | None = None) -> dict[str, Decision]:
+           priors: Mapping[str, float] | None = None, order: Sequence[str] | None = None,
+           explore_seed: int | None = None) -> dict[str, Decision]:
     """Decide one cohort of videos at one stage.
 
     Args:
@@ -83,9 +86,16 @@ def decide(cohort: Mapping[str, StageStats], stage: int, config: LadderConfig | 
         config: Ladder settings.
         priors: Creator prior per video (missing: the global mean, i.e. no advantage).
         order: Arrival order (earlier first) for the last tie-break; default: the mapping's order.
+        explore_seed: Seed of item-side exploration: with ``config.explore_items > 0``, that share of
+            the cohort is drawn at random from the videos the rule would stop although they had
+            engagement, and held instead (an evidence pool; ``extra["exploration_slot"] = True``).
+            None: no item-side exploration.
 
     Returns:
         ``{video_id: Decision}``.
+
+    Raises:
+        UnknownIdError: ``order`` names a video that is not in the cohort.
     """
     cfg = config or LadderConfig()
     priors = priors or {}
@@ -101,6 +111,8 @@ def decide(cohort: Mapping[str, StageStats], stage: int, config: LadderConfig | 
     qualifies = [v for v in ranked if cohort[v].rate > cfg.min_rate]
     up = set(qualifies[:n_up])
     held = set(qualifies[n_up:n_hold])
+    slots = _explore_slots(qualifies[n_hold:], cfg.explore_items, len(ranked), explore_seed)
+    held |= slots
     thr = {"promote": _cut(cohort, ranked, n_up, cfg.min_rate), "hold": _cut(cohort, ranked, n_hold, cfg.min_rate),
            "min_rate": cfg.min_rate}
     last = stage >= cfg.n_stages - 1
@@ -118,6 +130,9 @@ def decide(cohort: Mapping[str, StageStats], stage: int, config: LadderConfig | 
             act, state = "hold", "held"
             rule = (f"rate {rate:.4g} below the promote threshold {thr['promote']:.4g} but in the next "
                     f"{cfg.hold_share:.0%} (hold threshold {thr['hold']:.4g}): held for more evidence")
+            if v in slots:
+                rule = (f"exploration slot: rate {rate:.4g} is below the hold threshold {thr['hold']:.4g}, but the "
+                        f"video was drawn at random from those with engagement: held for more evidence")
         else:
             act, state = "stop", "stopped"
             rule = (f"rate {rate:.4g} not above the minimum {cfg.min_rate:.4g}" if rate <= cfg.min_rate else
@@ -125,7 +140,50 @@ def decide(cohort: Mapping[str, StageStats], stage: int, config: LadderConfig | 
         if tie:
             rule += "; the creator prior, then arrival order, broke a tie at this rate"
         out[v] = Decision(v, stage, act, state, cohort[v].as_dict(), thr, {"size": len(ranked), "rank": rank},
-                          rule, tie_break=tie, prior=round(pri[v], 6))
+                          rule, tie_break=tie, prior=round(pri[v], 6),
+                          extra={"exploration_slot": True} if v in slots else {})
+    return out
+
+
+def _explore_slots(below: list[str], share: float, n: int, seed: int | None) -> set[str]:
+    """Item-side exploration: ``round(share * n)`` videos drawn at random (``seed``) from ``below``
+    (engaged videos under the hold band, the ones the rate alone would stop)."""
+    if seed is None or share <= 0 or not below:
+        return set()
+    m = min(len(below), int(round(share * n)))
+    return {below[i] for i in np.random.default_rng(seed).choice(len(below), m, replace=False)}
+
+
+def decide_evidence(pooled: Mapping[str, StageStats], stage: int, threshold: float | None,
+                    config: LadderConfig | None = None) -> dict[str, Decision]:
+    """Decide held videos again on their pooled evidence (the stage's pool plus the evidence pool).
+
+    A held video whose pooled engagement per impression beats its cohort's promote threshold
+    (the rate it fell short of) moves up a stage; the others stop (late interactions can still
+    bring them back: :func:`reenter`).
+
+    Args:
+        pooled: Each held video's stats over its stage pool and its evidence pool together.
+        stage: The stage the videos were held at.
+        threshold: The cohort's promote threshold at that stage (``Decision.threshold["promote"]``).
+        config: Ladder settings.
+
+    Returns:
+        ``{video_id: Decision}`` with action ``promote`` (or ``graduate`` after the last stage) or ``stop``.
+    """
+    cfg = config or LadderConfig()
+    bar = max(threshold if threshold is not None else math.inf, cfg.min_rate)
+    last = stage >= cfg.n_stages - 1
+    out = {}
+    for v, st in pooled.items():
+        up = st.rate > bar
+        act, state = (("graduate", "graduated") if last else ("promote", f"promoted:{stage + 1}")) if up else \
+            ("stop", "stopped")
+        rule = (f"held at stage {stage}; with its evidence pool the pooled rate {st.rate:.4g} over "
+                f"{st.impressions} impressions {'beats' if up else 'does not beat'} the cohort's promote threshold "
+                f"{bar:.4g}" + (": promoted" if up else ": stops"))
+        out[v] = Decision(v, stage, act, state, st.as_dict(), {"promote": threshold, "min_rate": cfg.min_rate},
+                          {"size": len(pooled), "rank": 0}, rule, extra={"evidence": True})
     return out
 
 

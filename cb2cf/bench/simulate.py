@@ -263,14 +263,15 @@ def _fill(budget: int, caps: dict[int, int]) -> dict[int, int]:
 
 
 def _evidence(world: World, name: str, cfg: SimConfig, lad: LadderConfig, seed: int, stage: int, E: np.ndarray,
-              held: list[int], stats: dict[str, StageStats], threshold: float | None,
+              held: list[int], stats: dict[str, StageStats], threshold: float | None, most: float,
               rng: np.random.Generator) -> tuple[set[int], int]:
-    """Held videos' evidence pools, then the decision on the pooled evidence: (promoted, impressions spent)."""
+    """Held videos' evidence pools (in rank order, while ``most`` impressions last), then the decision
+    on the pooled evidence: (promoted, impressions spent)."""
     k = lad.evidence_size(stage, len(world.user_ids))
     if not held or k <= 0:
         return set(), 0
     pooled, spent = {}, 0
-    for j in held:
+    for j in held[: max(0, int(most // k))]:
         users = _pool(world, name, j, k, E, cfg, seed, stage + 1, rng)
         E[users, j] = True
         spent += len(users)
@@ -318,11 +319,13 @@ def run_policy(world: World, name: str, cfg: SimConfig, seed: int) -> Trace:
             ups = {int(v) for v, d in dec.items() if d.action in ("promote", "graduate")}
             held = [int(v) for v, d in dec.items() if d.action == "hold"]
             thr = next(iter(dec.values())).threshold["promote"] if dec else None
-            more, spent = _evidence(world, name, cfg, lad, seed, stage, E, held, stats, thr, rng)
+            last = stage + 1 >= len(sizes)
+            plain[ci] = 0 if last else min(lad.promote_count(plain[ci]), len(ups))
+            budget = 0 if last else plain[ci] * min(sizes[stage + 1], n_users - sum(sizes[: stage + 1]))
+            more, spent = _evidence(world, name, cfg, lad, seed, stage, E, held, stats, thr,
+                                    lad.evidence_budget * budget, rng)
             promoted |= (ups | more) if stage == 0 else set()
-            if stage + 1 < len(sizes):
-                plain[ci] = min(lad.promote_count(plain[ci]), len(ups)) if plain[ci] else 0
-                budget = plain[ci] * min(sizes[stage + 1], n_users - sum(sizes[: stage + 1]))
+            if not last:
                 caps = {j: int(min(sizes[stage + 1], (~E[:, j]).sum())) for j in ups | more}
                 nxt |= _fill(budget - spent, caps)
         curve.append((int(E.sum()), _recall(world, E)))

@@ -7,7 +7,7 @@ States:
 * ``pool`` - in its first pool (stage 0);
 * ``promoted:N`` - promoted into stage ``N`` (N >= 1);
 * ``held`` - between the cohort's promotion and stop thresholds: gets a small evidence pool of
-  fresh users (``LadderConfig.evidence_share`` of its stage's pool, from its current vector) and
+  fresh users (``LadderConfig.evidence_share`` of the first pool, from its current vector) and
   is decided again on the pooled evidence (:func:`cb2cf.exposure.rule.decide_evidence`); late
   interactions count too (:func:`cb2cf.exposure.rule.reenter` looks at it again);
 * ``stopped`` - below the hold band: no further pool (re-entry may bring it back);
@@ -43,10 +43,13 @@ class LadderConfig:
             three stages). Every factor must be > 1.
         promote_share: Top share of a cohort promoted to the next stage.
         hold_share: The next share below it is held for more evidence; the rest stop.
-        evidence_share: A held video's evidence pool, as a share of the pool of the stage it was
-            held at (0: held videos only wait for late interactions). No evidence pool at the last
-            stage. The platform pays for evidence pools out of the next stage's budget (see
-            docs/coldstart-loop.md), so the ladder spends what it spent without them.
+        evidence_share: A held video's evidence pool, as a share of the first pool ``k0`` (a
+            second small pool at any stage; 0: held videos only wait for late interactions). No
+            evidence pool at the last stage. The platform pays for evidence pools out of the next
+            stage's budget (see docs/coldstart-loop.md), so the ladder spends what it spent without them.
+        evidence_budget: At most this share of a cohort's next-stage budget goes to evidence pools
+            (held videos in rank order, then the exploration draws), so the promoted videos keep
+            most of their next pool.
         explore_items: Item-side exploration: this share of a cohort is drawn at random from the
             videos that had engagement but fell below the hold band, and held (an evidence pool
             and a second decision) as if they were in it: new and niche videos whose first pool
@@ -74,6 +77,7 @@ class LadderConfig:
     promote_share: float = 0.1
     hold_share: float = 0.2
     evidence_share: float = 1.0
+    evidence_budget: float = 0.5
     explore_items: float = 0.1
     min_rate: float = 0.0
     exploration: float = 0.1
@@ -101,11 +105,13 @@ class LadderConfig:
         bad = [g for g in self.growth if not (math.isfinite(g) and g > 1.0)]
         if bad:
             raise LadderConfigError(f"ladder: every growth factor must be > 1 (the ladder must grow), got {list(self.growth)}")
-        for name in ("first_pool_share", "promote_share", "hold_share", "evidence_share", "explore_items", "exploration",
+        for name in ("first_pool_share", "promote_share", "hold_share", "evidence_budget", "explore_items", "exploration",
                      "aim_share", "graduate_blend"):
             v = float(getattr(self, name))
             if not (math.isfinite(v) and 0.0 <= v <= 1.0):
                 raise LadderConfigError(f"ladder: {name} must be in [0, 1], got {v}")
+        if not (math.isfinite(float(self.evidence_share)) and self.evidence_share >= 0):
+            raise LadderConfigError(f"ladder: evidence_share must be a finite number >= 0, got {self.evidence_share}")
         if self.first_exploration is not None and not 0.0 <= float(self.first_exploration) <= 1.0:
             raise LadderConfigError(f"ladder: first_exploration must be in [0, 1], got {self.first_exploration}")
         if self.promote_share + self.hold_share > 1.0:
@@ -140,7 +146,7 @@ class LadderConfig:
         """The evidence pool of a video held at ``stage`` (0 at the last stage: nothing later pays for it)."""
         if stage >= self.n_stages - 1:
             return 0
-        return int(round(self.evidence_share * self.pool_sizes(n_users)[stage]))
+        return int(round(self.evidence_share * self.pool_sizes(n_users)[0]))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""

@@ -197,15 +197,19 @@ def apply(exposure: Exposure, decision: Decision, at: float | None = None) -> Ex
 
     Raises:
         NotEligibleError: The decision is for another video or another stage, the stage is already
-            decided, or the video is graduated.
+            decided (a re-entry or an evidence decision for a held video may decide it again), or the
+            video is graduated.
     """
     if decision.video_id != exposure.video_id:
         raise NotEligibleError(f"decision for {decision.video_id!r} applied to {exposure.video_id!r}")
     if exposure.state == "graduated":
         raise NotEligibleError(f"video {exposure.video_id!r} has graduated: no more stage decisions")
+    again = decision.action == "reenter" or bool(decision.extra.get("evidence"))  # a second look at a decided stage
+    if decision.extra.get("evidence") and exposure.state != "held":
+        raise NotEligibleError(f"video {exposure.video_id!r} is {exposure.state}, not held: no evidence decision")
     if decision.action != "reenter" and decision.stage != exposure.stage:
         raise NotEligibleError(f"video {exposure.video_id!r} is at stage {exposure.stage}, not {decision.stage}")
-    if decision.action != "reenter" and any(h.get("kind") == "decision" and h.get("stage") == decision.stage
+    if not again and any(h.get("kind") == "decision" and h.get("stage") == decision.stage
                                             and h.get("action") != "reenter" for h in exposure.history):
         raise NotEligibleError(f"video {exposure.video_id!r}: stage {decision.stage} is already decided")
     exposure.state = decision.state

@@ -146,7 +146,7 @@ class LadderConfig:
         """The evidence pool of a video held at ``stage`` (0 at the last stage: nothing later pays for it)."""
         if stage >= self.n_stages - 1:
             return 0
-        return int(round(self.evidence_share * self.pool_sizes(n_users)[0]))
+        return round(self.evidence_share * self.pool_sizes(n_users)[0])
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""

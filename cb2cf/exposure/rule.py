@@ -115,28 +115,13 @@ def decide(cohort: Mapping[str, StageStats], stage: int, config: LadderConfig | 
     held |= slots
     thr = {"promote": _cut(cohort, ranked, n_up, cfg.min_rate), "hold": _cut(cohort, ranked, n_hold, cfg.min_rate),
            "min_rate": cfg.min_rate}
-    last = stage >= cfg.n_stages - 1
     action = {v: "promote" if v in up else "hold" if v in held else "stop" for v in ranked}
     out = {}
     for rank, v in enumerate(ranked, 1):
         rate = cohort[v].rate
         # the prior (or arrival) decided: a video with the same rate got another action
         tie = any(cohort[w].rate == rate and action[w] != action[v] for w in ranked if w != v)
-        if action[v] == "promote":
-            act, state = ("graduate", "graduated") if last else ("promote", f"promoted:{stage + 1}")
-            rule = (f"rate {rate:.4g} in the top {cfg.promote_share:.0%} of {len(ranked)} videos at stage {stage} "
-                    f"(promote threshold {thr['promote']:.4g})")
-        elif action[v] == "hold":
-            act, state = "hold", "held"
-            rule = (f"rate {rate:.4g} below the promote threshold {thr['promote']:.4g} but in the next "
-                    f"{cfg.hold_share:.0%} (hold threshold {thr['hold']:.4g}): held for more evidence")
-            if v in slots:
-                rule = (f"exploration slot: rate {rate:.4g} is below the hold threshold {thr['hold']:.4g}, but the "
-                        f"video was drawn at random from those with engagement: held for more evidence")
-        else:
-            act, state = "stop", "stopped"
-            rule = (f"rate {rate:.4g} not above the minimum {cfg.min_rate:.4g}" if rate <= cfg.min_rate else
-                    f"rate {rate:.4g} below the hold threshold {thr['hold']:.4g} of {len(ranked)} videos")
+        act, state, rule = _outcome(action[v], rate, stage, len(ranked), thr, cfg, v in slots)
         if tie:
             rule += "; the creator prior, then arrival order, broke a tie at this rate"
         out[v] = Decision(v, stage, act, state, cohort[v].as_dict(), thr, {"size": len(ranked), "rank": rank},
@@ -145,12 +130,30 @@ def decide(cohort: Mapping[str, StageStats], stage: int, config: LadderConfig | 
     return out
 
 
+def _outcome(action: str, rate: float, stage: int, n: int, thr: Mapping[str, float | None], cfg: LadderConfig,
+             drawn: bool) -> tuple[str, str, str]:
+    """(action, state, the rule in words) of one video of a cohort of ``n``."""
+    if action == "promote":
+        last = stage >= cfg.n_stages - 1
+        act, state = ("graduate", "graduated") if last else ("promote", f"promoted:{stage + 1}")
+        return act, state, (f"rate {rate:.4g} in the top {cfg.promote_share:.0%} of {n} videos at stage {stage} "
+                            f"(promote threshold {thr['promote']:.4g})")
+    if action == "hold" and drawn:
+        return "hold", "held", (f"exploration slot: rate {rate:.4g} is below the hold threshold {thr['hold']:.4g}, "
+                                f"but the video was drawn at random from those with engagement: held for more evidence")
+    if action == "hold":
+        return "hold", "held", (f"rate {rate:.4g} below the promote threshold {thr['promote']:.4g} but in the next "
+                                f"{cfg.hold_share:.0%} (hold threshold {thr['hold']:.4g}): held for more evidence")
+    return "stop", "stopped", (f"rate {rate:.4g} not above the minimum {cfg.min_rate:.4g}" if rate <= cfg.min_rate
+                               else f"rate {rate:.4g} below the hold threshold {thr['hold']:.4g} of {n} videos")
+
+
 def _explore_slots(below: list[str], share: float, n: int, seed: int | None) -> set[str]:
     """Item-side exploration: ``round(share * n)`` videos drawn at random (``seed``) from ``below``
     (engaged videos under the hold band, the ones the rate alone would stop)."""
     if seed is None or share <= 0 or not below:
         return set()
-    m = min(len(below), int(round(share * n)))
+    m = min(len(below), round(share * n))
     return {below[i] for i in np.random.default_rng(seed).choice(len(below), m, replace=False)}
 
 

@@ -65,11 +65,9 @@ class HookConfig:
         space: Directory of a saved CF space; enables audiences and warm-up.
         audience: Seed-audience settings.
         foldin: Fold-in settings (how interactions move a new video's CF vector).
-        accept_new_users: With a CF space, the service knows its users: the space's users. By
-            default a batch of events naming any other user is refused whole (``UnknownUser``,
-            404 over HTTP) and nothing is stored. True: store events of users who joined after
-            the space was trained (they count as ``unknown_users``, do not move the vector, and
-            enter the space at its next training). Without a space every well-formed id is accepted.
+        accept_new_users: With a CF space its users are the known ones: a batch naming another user
+            is refused whole (``UnknownUser``, 404), nothing stored. True: store them (users who
+            joined since the space was trained; counted as ``unknown_users``, no effect on the vector).
     """
 
     db: str = DEFAULT_DB

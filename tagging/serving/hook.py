@@ -370,8 +370,8 @@ class UploadHook:
         if self._space is not None and not self.config.accept_new_users:
             unknown = sorted({str(e.get("user_id") or "") for e in events} - set(self._space._uidx) - {""})
             if unknown:
-                raise UnknownUser(unknown[0], f"user is not in the CF space: events for video {video_id!r} refused, "
-                                  f"nothing stored ({len(unknown)} unknown user(s) in the batch)")
+                raise UnknownUser(unknown[0], f"user {unknown[0]!r} is not in the CF space: events for video "
+                                  f"{video_id!r} refused, nothing stored ({len(unknown)} unknown user(s) in the batch)")
         n = self.interactions.record(video_id, events)
         state = self.item_vector(video_id) if self._space is not None else {"video_id": video_id}
         state["recorded"] = n

@@ -155,12 +155,13 @@ def _simulate(a: argparse.Namespace) -> int:
     if a.max_seconds is not None:
         cfg.max_train_seconds = a.max_seconds
     model = CB2CF.load(a.model) if a.model else None
-    results, budget, no_explore = [], {}, []
+    results, budget, extra = [], {}, {}
     for i, seed in enumerate(a.seed):
         world = build_world(a.dataset, seed, cfg, a.cache_dir, model)
         traces = simulate(world, cfg, seed)
         results.append(result(a.dataset, seed, world, traces))
-        no_explore.append(metrics(world, ablation(world, cfg, seed)))
+        for name, trace in ablation(world, cfg, seed).items():
+            extra.setdefault(f"{name} (ablation)", []).append(metrics(world, trace))
         budget = {k: int(t.E.sum()) for k, t in traces.items()}
         logger.info("seed %d: %s", seed, {k: round(v, 1) for k, v in world.seconds.items()})
         out = Path(a.json) if a.json else None
@@ -173,7 +174,7 @@ def _simulate(a: argparse.Namespace) -> int:
             png = plot(traces, (out or Path(f"cb2cf-simulate-seed{seed}.json")).with_suffix(".png"),
                        f"{Path(a.dataset).name}, seed {seed}")
             print(f"wrote {png}")
-    print(format_table(results, budget, {"cb2cf_loop without exploration (ablation)": no_explore}))
+    print(format_table(results, budget, extra))
     if a.json and len(a.seed) > 1:
         write_json({"dataset": str(a.dataset), "seeds": list(a.seed), "summary": summary(results)}, a.json)
         print(f"wrote {a.json}")

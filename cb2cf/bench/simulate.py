@@ -11,16 +11,23 @@ Protocol (seeded by ``seed``):
    ``k0`` users - 2% of the users on this small base -, then x10, then x10, capped by the
    users left). After each stage the decision rule compares the items of a cohort on what
    their pool saw (engagement per impression): the top share is promoted to the next stage,
-   the rest hold or stop. The rule promotes a fixed share of each cohort, so every policy
-   spends about the same impressions (a video with no engagement is never promoted, so a
-   policy whose pools see nothing spends less; the table prints each policy's impressions).
-4. What differs is who fills a pool: ``random`` (random users), ``most_active`` (warm-train
+   the middle band is held and gets an evidence pool of fresh users (``evidence_share`` of the
+   stage's pool) and is decided again on the pooled evidence, the rest stop.
+4. Budget: every policy spends the same impressions. A cohort's budget at each stage is what
+   the ladder without evidence pools spends there (as many videos as it promotes, each
+   ``min(pool, users left)``); the evidence pools of the stage before and the videos they
+   promote are paid from it, split as evenly as the users left allow (a policy whose pools
+   see no engagement promotes fewer videos and spends less; the table prints each policy's
+   impressions).
+5. What differs is who fills a pool: ``random`` (random users), ``most_active`` (warm-train
    counts), ``ridge`` / ``cb2cf`` (their placement, never updated), ``cb2cf_foldin`` (CB2CF
    folded in with every engagement so far), ``cb2cf_loop`` (the full default of
-   :mod:`cb2cf.exposure`: fold-in, the exploration share of the later pools (none in the
-   first pool by default: ``LadderConfig.first_exploration``), later pools aimed at the clusters
-   where the item did well), ``oracle`` (ALS on warm-train + every cold interaction: the
-   item's true CF vector; a ceiling). Nobody is shown an item twice.
+   :mod:`cb2cf.exposure`: fold-in, the user-side exploration share of the later pools and
+   evidence pools (none in the first pool: ``LadderConfig.first_exploration``), later pools
+   aimed at the clusters where the item did well, and item-side exploration: ``explore_items``
+   of each cohort drawn at random from the engaged videos below the hold band get an evidence
+   pool too), ``oracle`` (ALS on warm-train + every cold interaction: the item's true CF
+   vector; a ceiling). Nobody is shown an item twice.
 
 Metrics (:mod:`cb2cf.bench.simreport`): ``first_pool_precision``, ``audience_recall``,
 ``impressions_per_engagement``, ``promoted_precision``, ``exposure_gini``, ``niche_reach``,
@@ -39,7 +46,7 @@ import numpy as np
 from cb2cf.audience import Audience, AudienceConfig
 from cb2cf.bench.benchmark import Split, prepare_split
 from cb2cf.bench.movielens import concat_views, load_movielens
-from cb2cf.exposure import LadderConfig, StageStats, cluster_engagement, decide, stage_audience
+from cb2cf.exposure import LadderConfig, StageStats, cluster_engagement, decide, decide_evidence, stage_audience
 from cb2cf.exposure.ladder import DEFAULT_EVENT_WEIGHTS
 from cb2cf.foldin import FoldInConfig, fold_in
 from cb2cf.interactions import to_matrix
@@ -246,31 +253,83 @@ def _pool(world: World, name: str, j: int, k: int, E: np.ndarray, cfg: SimConfig
     return np.argsort(-s, kind="stable")[: int(min(k, (~E[:, j]).sum()))]
 
 
+def _fill(budget: int, caps: dict[int, int]) -> dict[int, int]:
+    """Split ``budget`` impressions over the videos of ``caps`` as evenly as their caps allow (water-filling)."""
+    out, left, todo = {}, max(0, int(budget)), sorted(caps, key=lambda j: (caps[j], j))
+    for i, j in enumerate(todo):
+        out[j] = min(caps[j], left // (len(todo) - i))
+        left -= out[j]
+    return out
+
+
+def _evidence(world: World, name: str, cfg: SimConfig, lad: LadderConfig, seed: int, stage: int, E: np.ndarray,
+              held: list[int], stats: dict[str, StageStats], threshold: float | None, most: float,
+              rng: np.random.Generator) -> tuple[set[int], int]:
+    """Held videos' evidence pools (in rank order, while ``most`` impressions last), then the decision
+    on the pooled evidence: (promoted, impressions spent)."""
+    k = lad.evidence_size(stage, len(world.user_ids))
+    if not held or k <= 0:
+        return set(), 0
+    pooled, spent = {}, 0
+    for j in held[: max(0, int(most // k))]:
+        users = _pool(world, name, j, k, E, cfg, seed, stage + 1, rng)
+        E[users, j] = True
+        spent += len(users)
+        ev, st = _stats(world, j, users), stats[str(j)]
+        pooled[str(j)] = StageStats(st.impressions + ev.impressions, {}, st.weight + ev.weight, st.engaged + ev.engaged)
+    dec = decide_evidence(pooled, stage, threshold, lad)
+    return {int(v) for v, d in dec.items() if d.action in ("promote", "graduate")}, spent
+
+
+def _explore_seed(name: str, seed: int, stage: int, cohort: np.ndarray) -> int | None:
+    """The seed of the loop's item-side exploration draw for one cohort and stage (None: other policies)."""
+    return int(seed) * 1_000_003 + int(cohort[0]) * 31 + stage if name == "cb2cf_loop" else None
+
+
 def run_policy(world: World, name: str, cfg: SimConfig, seed: int) -> Trace:
     """One policy through the ladder, cohort by cohort, stage by stage: pools filled by the policy,
-    the decision rule on what each pool saw."""
+    the decision rule on what each pool saw, held videos' evidence pools paid from the next stage.
+
+    Each cohort's budget at a stage is what the ladder without evidence pools spends there: as
+    many videos as it promotes, each ``min(pool size, users not yet shown it)``. The evidence
+    pools of the stage before and the videos they promote are paid from it, split as evenly as
+    the users left allow, so every policy spends the same impressions.
+    """
     n_users, n_items = world.W.shape
     rng = np.random.default_rng([seed, POLICIES.index(name)])
+    lad = cfg.ladder if name == "cb2cf_loop" else replace(cfg.ladder, explore_items=0.0)
     E = np.zeros((n_users, n_items), bool)
-    alive = set(range(n_items))
+    sizes = lad.pool_sizes(n_users)
+    plan = {j: sizes[0] for j in range(n_items)}
+    plain = [len(c) for c in world.cohorts]  # each cohort's videos at this stage on the ladder without evidence pools
     first, promoted, curve = (0, 0), set(), []
-    for stage, k in enumerate(cfg.ladder.pool_sizes(n_users)):
-        nxt: set[int] = set()
-        for cohort in world.cohorts:
+    for stage in range(len(sizes)):
+        nxt: dict[int, int] = {}
+        for ci, cohort in enumerate(world.cohorts):
+            ids = [int(j) for j in cohort if int(j) in plan]
             stats = {}
-            for j in (int(j) for j in cohort if j in alive):
-                users = _pool(world, name, j, k, E, cfg, seed, stage, rng)
+            for j in ids:
+                users = _pool(world, name, j, plan[j], E, cfg, seed, stage, rng)
                 E[users, j] = True
                 stats[str(j)] = _stats(world, j, users)
             if stage == 0:
                 first = (first[0] + sum(s.impressions for s in stats.values()),
                          first[1] + sum(s.engaged for s in stats.values()))
-            ups = {int(v) for v, d in decide(stats, stage, cfg.ladder, order=list(stats)).items()
-                   if d.action in ("promote", "graduate")}
-            nxt |= ups
-            promoted |= ups if stage == 0 else set()
+            dec = decide(stats, stage, lad, order=list(stats), explore_seed=_explore_seed(name, seed, stage, cohort))
+            ups = {int(v) for v, d in dec.items() if d.action in ("promote", "graduate")}
+            held = [int(v) for v, d in dec.items() if d.action == "hold"]
+            thr = next(iter(dec.values())).threshold["promote"] if dec else None
+            last = stage + 1 >= len(sizes)
+            plain[ci] = 0 if last else min(lad.promote_count(plain[ci]), len(ups))
+            budget = 0 if last else plain[ci] * min(sizes[stage + 1], n_users - sum(sizes[: stage + 1]))
+            more, spent = _evidence(world, name, cfg, lad, seed, stage, E, held, stats, thr,
+                                    lad.evidence_budget * budget, rng)
+            promoted |= (ups | more) if stage == 0 else set()
+            if not last:
+                caps = {j: int(min(sizes[stage + 1], (~E[:, j]).sum())) for j in ups | more}
+                nxt |= _fill(budget - spent, caps)
         curve.append((int(E.sum()), _recall(world, E)))
-        alive = nxt
+        plan = {j: k for j, k in nxt.items() if k > 0}
     return Trace(E, first, promoted, curve)
 
 
@@ -283,8 +342,19 @@ def simulate(world: World, cfg: SimConfig | None = None, seed: int = 0) -> dict[
     return traces
 
 
-def ablation(world: World, cfg: SimConfig | None = None, seed: int = 0) -> Trace:
-    """``cb2cf_loop`` without its exploration share (in every stage): what exploration costs and buys."""
+def ablation(world: World, cfg: SimConfig | None = None, seed: int = 0) -> dict[str, Trace]:
+    """What exploration and the evidence pools cost and buy: the loop without its user-side exploration
+    (later pools), without its item-side exploration, without both, and the static and fold-in
+    policies on the ladder without evidence pools (held videos only wait)."""
     cfg = cfg or SimConfig()
-    return run_policy(world, "cb2cf_loop", replace(cfg, ladder=replace(cfg.ladder, exploration=0.0,
-                                                                           first_exploration=0.0)), seed)
+    lad = cfg.ladder
+
+    def run(name: str, **change: float) -> Trace:
+        return run_policy(world, name, replace(cfg, ladder=replace(lad, **change)), seed)
+
+    return {"cb2cf_loop without user-side exploration": run("cb2cf_loop", exploration=0.0, first_exploration=0.0),
+            "cb2cf_loop without item-side exploration": run("cb2cf_loop", explore_items=0.0),
+            "cb2cf_loop without exploration": run("cb2cf_loop", exploration=0.0, first_exploration=0.0,
+                                                  explore_items=0.0),
+            "cb2cf without evidence pools": run("cb2cf", evidence_share=0.0),
+            "cb2cf_foldin without evidence pools": run("cb2cf_foldin", evidence_share=0.0)}

@@ -6,8 +6,10 @@ States:
 
 * ``pool`` - in its first pool (stage 0);
 * ``promoted:N`` - promoted into stage ``N`` (N >= 1);
-* ``held`` - between the cohort's promotion and stop thresholds: waits for more evidence
-  (late interactions; :func:`cb2cf.exposure.rule.reenter` looks at it again);
+* ``held`` - between the cohort's promotion and stop thresholds: gets a small evidence pool of
+  fresh users (``LadderConfig.evidence_share`` of the first pool, from its current vector) and
+  is decided again on the pooled evidence (:func:`cb2cf.exposure.rule.decide_evidence`); late
+  interactions count too (:func:`cb2cf.exposure.rule.reenter` looks at it again);
 * ``stopped`` - below the hold band: no further pool (re-entry may bring it back);
 * ``graduated`` - its vector is interaction-based now (promoted past the last stage, or
   its fold-in blend reached ``graduate_blend``): it leaves the cold-start loop.
@@ -41,6 +43,17 @@ class LadderConfig:
             three stages). Every factor must be > 1.
         promote_share: Top share of a cohort promoted to the next stage.
         hold_share: The next share below it is held for more evidence; the rest stop.
+        evidence_share: A held video's evidence pool, as a share of the first pool ``k0`` (a
+            second small pool at any stage; 0: held videos only wait for late interactions). No
+            evidence pool at the last stage. The platform pays for evidence pools out of the next
+            stage's budget (see docs/coldstart-loop.md), so the ladder spends what it spent without them.
+        evidence_budget: At most this share of a cohort's next-stage budget goes to evidence pools
+            (held videos in rank order, then the exploration draws), so the promoted videos keep
+            most of their next pool.
+        explore_items: Item-side exploration: this share of a cohort is drawn at random from the
+            videos that had engagement but fell below the hold band, and held (an evidence pool
+            and a second decision) as if they were in it: new and niche videos whose first pool
+            found few of their few fans get another chance. 0: the rate alone decides.
         min_rate: A video whose engagement per impression is not above this never moves up.
         exploration: Share of each later pool (stage >= 1) drawn from interest clusters far from the video.
         first_exploration: Exploration share of the first pool (None: ``exploration``). The
@@ -63,6 +76,9 @@ class LadderConfig:
     growth: tuple[float, ...] = (10.0, 10.0)
     promote_share: float = 0.1
     hold_share: float = 0.2
+    evidence_share: float = 1.0
+    evidence_budget: float = 0.5
+    explore_items: float = 0.1
     min_rate: float = 0.0
     exploration: float = 0.1
     first_exploration: float | None = 0.0
@@ -89,10 +105,13 @@ class LadderConfig:
         bad = [g for g in self.growth if not (math.isfinite(g) and g > 1.0)]
         if bad:
             raise LadderConfigError(f"ladder: every growth factor must be > 1 (the ladder must grow), got {list(self.growth)}")
-        for name in ("first_pool_share", "promote_share", "hold_share", "exploration", "aim_share", "graduate_blend"):
+        for name in ("first_pool_share", "promote_share", "hold_share", "evidence_budget", "explore_items", "exploration",
+                     "aim_share", "graduate_blend"):
             v = float(getattr(self, name))
             if not (math.isfinite(v) and 0.0 <= v <= 1.0):
                 raise LadderConfigError(f"ladder: {name} must be in [0, 1], got {v}")
+        if not (math.isfinite(float(self.evidence_share)) and self.evidence_share >= 0):
+            raise LadderConfigError(f"ladder: evidence_share must be a finite number >= 0, got {self.evidence_share}")
         if self.first_exploration is not None and not 0.0 <= float(self.first_exploration) <= 1.0:
             raise LadderConfigError(f"ladder: first_exploration must be in [0, 1], got {self.first_exploration}")
         if self.promote_share + self.hold_share > 1.0:
@@ -118,6 +137,16 @@ class LadderConfig:
         for g in self.growth:
             sizes.append(int(round(sizes[-1] * g)))
         return sizes
+
+    def promote_count(self, n: int) -> int:
+        """Videos promoted by rate from a cohort of ``n`` (at least one; fewer when fewer qualify)."""
+        return min(int(n), max(1, math.ceil(self.promote_share * n - 1e-9)))
+
+    def evidence_size(self, stage: int, n_users: int) -> int:
+        """The evidence pool of a video held at ``stage`` (0 at the last stage: nothing later pays for it)."""
+        if stage >= self.n_stages - 1:
+            return 0
+        return round(self.evidence_share * self.pool_sizes(n_users)[0])
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""
@@ -213,8 +242,10 @@ class Exposure:
         """True while the current stage is collecting impressions."""
         return self.state == "pool" or self.state.startswith("promoted:")
 
-    def open_stage(self, stage: int, users: list[dict[str, Any]], at: float | None = None) -> None:
-        """Record the audience of a new stage (entries of :func:`cb2cf.exposure.aim.stage_audience`)."""
+    def open_stage(self, stage: int, users: list[dict[str, Any]], at: float | None = None,
+                   evidence: bool = False) -> None:
+        """Record the audience of a new stage (entries of :func:`cb2cf.exposure.aim.stage_audience`),
+        or with ``evidence`` the evidence pool of a video held at ``stage``."""
         ids = [str(u["user_id"]) for u in users]
         self.stage, self.stage_users = int(stage), ids
         self.exposed += [u for u in ids if u not in set(self.exposed)]
@@ -222,7 +253,7 @@ class Exposure:
         for u in users:
             why[str(u["reason"])] = why.get(str(u["reason"]), 0) + 1
         self.history.append({"kind": "stage", "stage": int(stage), "state": self.state, "users": len(ids),
-                             "by_reason": why, "at": at})
+                             "by_reason": why, "at": at} | ({"evidence": True} if evidence else {}))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state."""

@@ -65,6 +65,9 @@ class HookConfig:
         space: Directory of a saved CF space; enables audiences and warm-up.
         audience: Seed-audience settings.
         foldin: Fold-in settings (how interactions move a new video's CF vector).
+        accept_new_users: With a CF space its users are the known ones: a batch naming another user
+            is refused whole (``UnknownUser``, 404), nothing stored. True: store them (users who
+            joined since the space was trained; counted as ``unknown_users``, no effect on the vector).
     """
 
     db: str = DEFAULT_DB
@@ -79,6 +82,7 @@ class HookConfig:
     space: str | None = None
     audience: AudienceConfig = field(default_factory=AudienceConfig)
     foldin: FoldInConfig = field(default_factory=FoldInConfig)
+    accept_new_users: bool = False
 
 
 class UploadHook:
@@ -349,7 +353,12 @@ class UploadHook:
     def record_interactions(self, video_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Store events and return the item's updated vector state.
 
+        The whole batch is checked before anything is stored: a refused request writes nothing.
+
         Raises:
+            MediaNotFound: The video is not in the catalog.
+            UnknownUser: With a CF space and ``accept_new_users`` off, an event names a user not in
+                the space (the first such user is named, with the video and how many are unknown).
             InvalidInteraction: A malformed event.
             TaggingError: As :meth:`item_vector`.
         """
@@ -358,6 +367,11 @@ class UploadHook:
             raise MediaNotFound(video_id, "video is not in the catalog")
         if self._space is not None and row.get("cf_vector") is None:  # refuse before storing anything
             self.item_vector(video_id)
+        if self._space is not None and not self.config.accept_new_users:
+            unknown = sorted({str(e.get("user_id") or "") for e in events} - set(self._space._uidx) - {""})
+            if unknown:
+                raise UnknownUser(unknown[0], f"user {unknown[0]!r} is not in the CF space: events for video "
+                                  f"{video_id!r} refused, nothing stored ({len(unknown)} unknown user(s) in the batch)")
         n = self.interactions.record(video_id, events)
         state = self.item_vector(video_id) if self._space is not None else {"video_id": video_id}
         state["recorded"] = n

@@ -8,8 +8,10 @@ with the catalog, the ``interactions`` table and the ``exposure`` table
 * :meth:`ColdStartLoop.run` - the periodic job: every active stage whose impressions are in
   (each of its users has an event) or whose time window closed is decided against its cohort
   (the videos decided at the same stage in the same run); promoted videos get their next pool
-  from their current (folded-in) vector; then held and stopped videos whose late interactions
-  beat their cohort's threshold re-enter;
+  from their current (folded-in) vector, held videos (the middle band, and the item-side
+  exploration draw) a small evidence pool of fresh users; then held and stopped videos whose
+  engagement over all their impressions (evidence pool and late interactions included) beats
+  their cohort's promote threshold re-enter;
 * :meth:`ColdStartLoop.exposure` - a video's state with the history of its stages and decisions.
 """
 
@@ -78,11 +80,12 @@ class ColdStartLoop:
             raise NotEligible(video_id, "no CF space configured: no exposure pools")
         return aud
 
-    def _pool(self, ex: Exposure, stage: int, engaged: list[str]) -> list[dict[str, Any]]:
-        """The audience of ``ex``'s ``stage`` from its current vector, aimed where it did well."""
+    def _pool(self, ex: Exposure, stage: int, engaged: list[str], k: int | None = None) -> list[dict[str, Any]]:
+        """The audience of ``ex``'s ``stage`` (``k`` users: default the stage's pool size) from its
+        current vector, aimed where it did well."""
         aud = self._audience(ex.video_id)
         state = self.host.item_vector(ex.video_id)
-        k = self.config.pool_sizes(len(aud.space.user_ids))[stage]
+        k = self.config.pool_sizes(len(aud.space.user_ids))[stage] if k is None else k
         eng = cluster_engagement(aud, ex.exposed, engaged) if stage else None
         cfg = self.config
         return stage_audience(aud, np.asarray(state["vector"], np.float32), k, ex.exposed, eng,
@@ -178,7 +181,8 @@ class ColdStartLoop:
                                               [e for e in events[ex.video_id] if e["user_id"] in set(ex.stage_users)])
                      for ex, _ in cohort}
             pri = {ex.video_id: priors.get(ex.creator_id or "", priors[""]) for ex, _ in cohort}
-            decisions = decide(stats, stage, self.config, pri, order=[ex.video_id for ex, _ in cohort])
+            decisions = decide(stats, stage, self.config, pri, order=[ex.video_id for ex, _ in cohort],
+                               explore_seed=int(now.timestamp()) * 31 + stage)
             self._advance([ex for ex, _ in cohort], decisions, events, now, report)
         self._reenter(events, now, report)
         return report
@@ -194,6 +198,12 @@ class ColdStartLoop:
                 ex.open_stage(d.stage + 1, self._pool(ex, d.stage + 1, [e["user_id"] for e in events[ex.video_id]]),
                               at=now.timestamp())
                 opened[ex.video_id] = now
+            elif d.action == "hold":  # an evidence pool of fresh users; the re-entry check decides it again
+                k = self.config.evidence_size(d.stage, len(self._audience(ex.video_id).space.user_ids))
+                if k > 0:
+                    engaged = [e["user_id"] for e in events[ex.video_id]]
+                    ex.open_stage(d.stage, self._pool(ex, d.stage + 1, engaged, k), at=now.timestamp(), evidence=True)
+                    opened[ex.video_id] = now
             if ex.state != "graduated":  # a vector that is interaction-based by now leaves the loop
                 graduate_if_learned(ex, self.host.item_vector(ex.video_id)["blend"], self.config, now.timestamp())
             if ex.state == "graduated":

@@ -19,6 +19,7 @@ from cb2cf.exposure import (
     cluster_engagement,
     creator_prior,
     decide,
+    decide_evidence,
     graduate_if_learned,
     reenter,
     stage_audience,
@@ -220,3 +221,55 @@ def test_exploration_is_per_stage_and_can_stay_adjacent(audience: Audience) -> N
     assert len(near) == 20 and len(explored) == 10 and {_group(u["user_id"]) for u in explored} == {2}
     far = stage_audience(audience, v, 20, exploration=0.5, aim_share=0.0, seed=3)
     assert {_group(u["user_id"]) for u in far if u["reason"] == "exploration"} == {0, 2, 3}
+
+
+RATES = [0.9, 0.1, 0.5, 0.0, 0.3, 0.2, 0.8, 0.05, 0.4, 0.6]  # v0 promoted, v6 and v9 held, v3 never engaged
+BELOW = {"v1", "v2", "v4", "v5", "v7", "v8"}  # engaged, under the hold band
+
+
+def _slots(d: dict) -> set[str]:
+    return {v for v, x in d.items() if x.extra.get("exploration_slot")}
+
+
+def test_item_side_exploration_holds_random_engaged_videos_from_below_the_band() -> None:
+    cfg = LadderConfig(explore_items=0.2)  # 2 of a cohort of 10
+    d = decide(_cohort(RATES), 0, cfg, explore_seed=7)
+    slots = _slots(d)
+    assert len(slots) == 2 and slots <= BELOW  # never the unengaged v3, never a video already in the band
+    assert all(d[v].action == "hold" and d[v].state == "held" and "exploration slot" in d[v].rule for v in slots)
+    assert [v for v, x in d.items() if x.action == "promote"] == ["v0"]  # exploration takes no promotion
+    assert {v for v, x in d.items() if x.action == "hold"} == {"v6", "v9"} | slots
+    assert decide(_cohort(RATES), 0, cfg, explore_seed=7) == d  # seeded: the same draw again
+    drawn = set().union(*(_slots(decide(_cohort(RATES), 0, cfg, explore_seed=s)) for s in range(60)))
+    assert drawn == BELOW  # uniform over the engaged videos below the band
+    assert _slots(decide(_cohort(RATES), 0, cfg)) == set()  # no seed: the rate alone decides
+    assert _slots(decide(_cohort([0.0] * 10), 0, cfg, explore_seed=1)) == set()  # nothing engaged: nothing to explore
+    with pytest.raises(LadderConfigError, match="explore_items"):
+        LadderConfig(explore_items=1.5)
+
+
+def test_a_held_video_is_decided_again_on_its_pooled_evidence() -> None:
+    cfg = LadderConfig()
+    assert [cfg.evidence_size(s, 610) for s in range(3)] == [12, 12, 0]  # k0 users; none at the last stage
+    assert LadderConfig(evidence_share=0.5).evidence_size(1, 610) == 6
+    assert LadderConfig(evidence_share=0.0).evidence_size(0, 610) == 0
+    with pytest.raises(LadderConfigError, match="evidence_share"):
+        LadderConfig(evidence_share=float("nan"))
+    with pytest.raises(LadderConfigError, match="evidence_budget"):
+        LadderConfig(evidence_budget=2.0)
+    assert (cfg.promote_count(100), cfg.promote_count(3), cfg.promote_count(0)) == (10, 1, 0)
+    # held at 0.6 under a promote threshold of 0.9; 10 fresh users: one pools to 1.0, the other to 0.4
+    pooled = {"grower": StageStats(20, {"view": 11}, 6.0 + 14.0, 11), "fader": StageStats(20, {"view": 5}, 8.0, 5)}
+    d = decide_evidence(pooled, 0, 0.9, cfg)
+    assert (d["grower"].action, d["grower"].state) == ("promote", "promoted:1") and "beats" in d["grower"].rule
+    assert (d["fader"].action, d["fader"].state) == ("stop", "stopped") and "does not beat" in d["fader"].rule
+    assert d["grower"].metrics["impressions"] == 20 and d["grower"].threshold["promote"] == 0.9
+    assert decide_evidence(pooled, 2, 0.9, cfg)["grower"].state == "graduated"
+    assert {x.action for x in decide_evidence(pooled, 0, None, cfg).values()} == {"stop"}  # nothing to beat
+    ex = start("grower", True)
+    apply(ex, replace(decide(_cohort([0.95, 0.6] + [0.1] * 8), 0, cfg)["v1"], video_id="grower"))  # held
+    assert ex.state == "held"
+    apply(ex, d["grower"])  # the evidence decision may decide the held stage again
+    assert ex.state == "promoted:1" and [h["action"] for h in ex.history] == ["hold", "promote"]
+    with pytest.raises(NotEligibleError, match="not held"):
+        apply(ex, d["grower"])

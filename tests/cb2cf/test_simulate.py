@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from movielens_factory import make_movielens
 
 from cb2cf.bench.simreport import METRICS, gini, metrics
-from cb2cf.bench.simulate import POLICIES, SimConfig, build_world, simulate
+from cb2cf.bench.simulate import POLICIES, SimConfig, _fill, ablation, build_world, run_policy, simulate
 from cb2cf.cli import main
 from cb2cf.exposure import LadderConfig
 
@@ -71,3 +72,32 @@ def test_simulate_cli_writes_the_json_the_issue_names_and_a_png(tmp_path: Path, 
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     printed = capsys.readouterr().out
     assert "| cb2cf_loop |" in printed and "audience_recall" in printed
+
+
+def test_fill_splits_a_budget_as_evenly_as_the_caps_allow() -> None:
+    assert _fill(10, {1: 2, 2: 10, 3: 10}) == {1: 2, 2: 4, 3: 4}
+    assert _fill(100, {1: 2, 2: 10}) == {1: 2, 2: 10}  # never over a cap
+    assert _fill(-5, {1: 3}) == {1: 0}
+
+
+def test_evidence_pools_are_paid_from_the_next_stage(run: tuple) -> None:
+    world, traces, cfg = run
+    n_users, n_items = world.W.shape
+    k0 = cfg.ladder.pool_sizes(n_users)[0]
+    for name in ("cb2cf", "cb2cf_foldin"):
+        plain = run_policy(world, name, replace(cfg, ladder=replace(cfg.ladder, evidence_share=0.0)), seed=0)
+        ev = traces[name]
+        # the same budget (within one pool of rounding); more of it spent on the held middle band
+        assert abs(int(ev.E.sum()) - int(plain.E.sum())) <= k0, name
+        assert (ev.E.sum(0) > k0).sum() > (plain.E.sum(0) > k0).sum(), name
+        assert ev.curve[0][0] > plain.curve[0][0] == k0 * n_items  # stage 0 now includes the evidence pools
+    explore = ablation(world, cfg, seed=0)
+    assert set(explore) >= {"cb2cf_loop without exploration", "cb2cf_foldin without evidence pools"}
+    # 20 videos a cohort: 2 promoted (a stage-1 budget of 2 x 30), 4 held; evidence may take half of it: 3 pools
+    first = traces["cb2cf"].curve[0][0] - k0 * n_items
+    assert 0 < first <= 3 * k0 * len(world.cohorts)
+    band = replace(cfg, ladder=replace(cfg.ladder, hold_share=0.0))  # no band: the evidence goes to exploration draws
+    loop = run_policy(world, "cb2cf_loop", band, seed=0)
+    alone = run_policy(world, "cb2cf_loop", replace(band, ladder=replace(band.ladder, explore_items=0.0)), seed=0)
+    assert (alone.E.sum(0) > k0).sum() <= 2 * len(world.cohorts) * 2  # only promoted videos get a second pool
+    assert (loop.E.sum(0) > k0).sum() > (alone.E.sum(0) > k0).sum()  # exploration slots reach more videos

@@ -100,3 +100,32 @@ def test_placing_a_text_needs_a_model_with_a_text_view() -> None:
 
     with pytest.raises(NotEligible, match="text"):
         place_text(None, None, "exam revision", "u1")
+
+
+def test_a_held_video_gets_an_evidence_pool_and_re_enters_on_it(tmp_path: Path) -> None:
+    planted_space(n_clusters=4, per_cluster=30, dim=4).save(tmp_path / "space")
+    cfg = HookConfig(db=str(tmp_path / "db"), space=str(tmp_path / "space"), maintenance_interval_s=None,
+                     audience=AudienceConfig(n_clusters=4, near_clusters=1))
+    ladder = LadderConfig(first_pool=10, first_pool_share=1.0, growth=(3.0,), hold_share=0.4, explore_items=0.0,
+                          min_cohort=3)
+    with UploadHook(cfg, pipeline=FakePipeline()) as hook:
+        for vid in ("good", "mid", "dull"):
+            write_row(hook, vid, [0.0, 0.0, 0.0, 1.0])
+        lp = ColdStartLoop(hook, ExposureStore(cfg.db), ladder)
+        for vid in ("good", "mid", "dull"):
+            lp.enter(vid)
+        first = {v: list(lp.store.get(v)[0].stage_users) for v in ("good", "mid")}
+        hook.record_interactions("good", _events(first["good"], ("view", "like")))  # rate 4
+        hook.record_interactions("mid", _events(first["mid"][:4], ("view",)))  # rate 0.4: the middle band
+        got = {d["video_id"]: d["action"] for d in lp.run(force=True)["decided"]}
+        assert got == {"good": "promote", "mid": "hold", "dull": "stop"}
+        mid = lp.exposure("mid")
+        assert mid["state"] == "held" and mid["stage"] == 0 and mid["stage_users"] == 10  # k0 fresh users
+        assert mid["history"][-1]["kind"] == "stage" and mid["history"][-1]["evidence"] is True
+        evidence = lp.store.get("mid")[0].stage_users
+        assert not set(evidence) & set(first["mid"]) and lp.exposure("dull")["stage_users"] == 10  # stopped: no pool
+        assert lp.run()["reentered"] == []  # 4 / 20 impressions: still under the promote threshold of 4
+        hook.record_interactions("mid", _events(evidence, ("view", "completion", "like", "share")))  # (4 + 100) / 20
+        report = lp.run()
+        assert [d["video_id"] for d in report["reentered"]] == ["mid"] and "5.2 with late" in report["reentered"][0]["rule"]
+        assert lp.exposure("mid")["state"] == "promoted:1" and lp.exposure("mid")["stage_users"] == 30

@@ -140,8 +140,11 @@ def test_catalog_video_interaction_and_user_pages(browser, site, tmp_path: Path)
     page.fill("form.interact input[name=user_id]", "")
     page.fill("form.interact input[name=user_id]", "nobody-like-this")
     page.select_option("form.interact select[name=event]", "view")
-    page.click("form.interact button")  # an unknown user is stored but not used: still one known user
-    page.wait_for_function("document.querySelector('#interaction-count').innerText.startsWith('2 users')")
+    page.click("form.interact button")  # a user outside the CF space is refused: the form says why, nothing stored
+    page.wait_for_function("document.querySelector('form.interact output').innerText.includes('UnknownUser')")
+    assert "'nobody-like-this' is not in the CF space" in page.locator("form.interact output").inner_text()
+    assert client.get("/videos/pasta/vector").json()["users"] == 1
+    assert "1 users interacted" in page.locator("#interaction-count").inner_text()
 
     page.goto(f"{base}/ui/users/{user}")
     recs = page.locator("#recs li")

@@ -91,7 +91,8 @@ def _optional(svc: UIService, name: str) -> Any:
 def _stage_chart(exposure: dict[str, Any] | None) -> Any:
     """Users shown per exposure stage, and the engagement per impression each decided stage earned."""
     stages = exposure["stages"] if exposure else []
-    shown = bar_chart([Bar(f"stage {s.get('stage')}", float(s.get("users") or 0)) for s in stages], "users shown per stage")
+    shown = bar_chart([Bar(f"stage {s.get('stage')}" + (" evidence" if s.get("evidence") else ""),
+                           float(s.get("users") or 0)) for s in stages], "users shown per stage")
     rated = [d for d in (exposure["decisions"] if exposure else []) if "rate" in (d.get("metrics") or {})]
     engaged = bar_chart([Bar(f"stage {d.get('stage')}", float(d["metrics"]["rate"]), cls=str(d.get("action") or ""),
                              text=f"{d['metrics']['rate']:.2f} ({d['metrics'].get('engaged_users', 0)}/"

@@ -67,11 +67,11 @@ def _import_space(a: argparse.Namespace) -> int:
 
 
 def _train(a: argparse.Namespace) -> int:
+    from cb2cf.errors import TrainingError
     from cb2cf.features import load_features_npz, select_rows
     from cb2cf.interactions import read_log, to_matrix, validate_log
-    from cb2cf.space import CFSpace
-    from cb2cf.errors import TrainingError
     from cb2cf.metrics import validation_problems
+    from cb2cf.space import CFSpace
     from cb2cf.train import ItemSet, TrainConfig, train_cb2cf
 
     space = CFSpace.load(a.space)

@@ -79,6 +79,10 @@ class CFSpace:
         """``"<space_id>@<version>"``."""
         return f"{self.space_id}@{self.version}"
 
+    def has_user(self, user_id: str) -> bool:
+        """Whether the space has a vector for this user."""
+        return str(user_id) in self._uidx
+
     def user_index(self, user_id: str) -> int:
         """Row of a user. Raises: UnknownIdError: not in the space."""
         try:

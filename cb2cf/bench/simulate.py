@@ -50,9 +50,9 @@ from cb2cf.exposure import LadderConfig, StageStats, cluster_engagement, decide,
 from cb2cf.exposure.ladder import DEFAULT_EVENT_WEIGHTS
 from cb2cf.foldin import FoldInConfig, fold_in
 from cb2cf.interactions import to_matrix
+from cb2cf.metrics import rank_metrics
 from cb2cf.model import CB2CF
 from cb2cf.ridge import ridge_predict, select_ridge_alpha
-from cb2cf.metrics import rank_metrics
 from cb2cf.space import train_space
 from cb2cf.train import TrainConfig, train_cb2cf
 
@@ -228,7 +228,7 @@ def _loop_pool(world: World, j: int, k: int, E: np.ndarray, cfg: SimConfig, seed
     v = _folded(world, j, E, cfg.foldin)
     pool = stage_audience(aud, v, k, exposed, eng, lad.exploration_at(stage), lad.aim_share, lad.aim_clusters,
                           seed=int(seed) * 1_000_003 + j * 31 + stage, explore_clusters=lad.explore_clusters)
-    return np.array([aud.space._uidx[u["user_id"]] for u in pool], int)
+    return np.array([aud.space.user_index(u["user_id"]) for u in pool], int)
 
 
 def _scores(world: World, name: str, j: int, E: np.ndarray, cfg: SimConfig, rng: np.random.Generator) -> np.ndarray:

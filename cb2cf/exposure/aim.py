@@ -29,13 +29,13 @@ def cluster_engagement(audience: Audience, exposed: Iterable[str], engaged: Iter
 
     Users not in the space are skipped.
     """
-    idx = audience.space._uidx
+    space = audience.space
     eng = {str(u) for u in engaged}
     out: dict[int, dict[str, float]] = {}
     for u in map(str, exposed):
-        if u not in idx:
+        if not space.has_user(u):
             continue
-        c = int(audience.labels[idx[u]])
+        c = int(audience.labels[space.user_index(u)])
         d = out.setdefault(c, {"exposed": 0, "engaged": 0, "rate": 0.0})
         d["exposed"] += 1
         d["engaged"] += int(u in eng)

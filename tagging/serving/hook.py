@@ -341,7 +341,7 @@ class UploadHook:
             raise TaggingError("service", "no CF space configured")
         if not 0.0 <= new_share <= 1.0:
             raise ValueError(f"new_share must be in [0, 1], got {new_share}")
-        if user_id not in self._space._uidx:
+        if not self._space.has_user(user_id):
             raise UnknownUser(user_id, "user is not in the CF space")
         interests = self.interest_store.get(user_id)
         try:
@@ -368,7 +368,7 @@ class UploadHook:
         if self._space is not None and row.get("cf_vector") is None:  # refuse before storing anything
             self.item_vector(video_id)
         if self._space is not None and not self.config.accept_new_users:
-            unknown = sorted({str(e.get("user_id") or "") for e in events} - set(self._space._uidx) - {""})
+            unknown = sorted(u for u in {str(e.get("user_id") or "") for e in events} if u and not self._space.has_user(u))
             if unknown:
                 raise UnknownUser(unknown[0], f"user {unknown[0]!r} is not in the CF space: events for video "
                                   f"{video_id!r} refused, nothing stored ({len(unknown)} unknown user(s) in the batch)")

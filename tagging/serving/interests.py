@@ -46,7 +46,7 @@ def set_interests(host: InterestHost, user_id: str, items: list[dict[str, Any]])
         InvalidInterest: A bad text, tag or share (see :func:`check_interests`).
         NotEligible: No CB2CF model with a text view.
     """
-    if host.space is None or user_id not in host.space._uidx:
+    if host.space is None or not host.space.has_user(user_id):
         raise UnknownUser(user_id, "user is not in the CF space")
     pipe = host.pipeline
     taxonomy = load_taxonomy(getattr(pipe.config, "taxonomy", None))

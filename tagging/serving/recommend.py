@@ -68,7 +68,7 @@ def current_vectors(rows: Mapping[str, Mapping[str, Any]], interactions: Interac
     vecs, blends = [], {}
     for vid, row in rows.items():
         prior = np.asarray(row["cf_vector"], np.float32)
-        per_user = {u: w for u, w in weights.get(vid, {}).items() if u in space._uidx}
+        per_user = {u: w for u, w in weights.get(vid, {}).items() if space.has_user(u)}
         idx = np.array([space.user_index(u) for u in per_user], int)
         cfg = interactions.config
         v, blend = fold_in(prior, space.user_vectors[idx], cfg.confidence(np.array(list(per_user.values()))),

@@ -182,7 +182,7 @@ class InteractionStore:
         """
         t0 = time.perf_counter()
         per_user = self.weights(video_id)
-        known = [(space.user_index(u), w) for u, w in per_user.items() if u in space._uidx]
+        known = [(space.user_index(u), w) for u, w in per_user.items() if space.has_user(u)]
         idx = np.array([i for i, _ in known], int)
         w = np.array([x for _, x in known], np.float64)
         vec, blend = fold_in(prior, space.user_vectors[idx], self.config.confidence(w),

@@ -104,7 +104,7 @@ class MiniLMOnnx:
         self.tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_len)
         self.tokenizer.no_padding()
-        self.session = onnx_session(export_minilm(model_dir), device, threads=0)
+        self.session = onnx_session(export_minilm(model_dir), device, threads=0, arena=False)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Unit-length sentence embeddings of ``texts`` (batches padded to their longest text)."""

@@ -55,6 +55,7 @@ def _session(name: str) -> Any:
         opts = ort.SessionOptions()
         opts.inter_op_num_threads = 1
         opts.intra_op_num_threads = 1
+        opts.enable_cpu_mem_arena = False
         return ort.InferenceSession(str(model_path(name)), sess_options=opts, providers=["CPUExecutionProvider"])
 
     return cached_model(("silero-vad-ort", name), build)

@@ -18,7 +18,7 @@ import json
 import logging
 import platform
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from torch import nn
 
 from cb2cf.errors import FeatureMismatchError, ModelFileError
 from cb2cf.features import Features, Masks, ViewSpec, normalize_features
+from cb2cf.kernel import KernelPath
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +63,18 @@ class CB2CF(nn.Module):
         view_dropout: Probability of dropping a present view per item while training.
         skip: Add a linear path from the concatenated (masked) views to the output, so
             the model contains a ridge-style linear map (training can start from one).
+        kernel_landmarks: With ``m > 0``, add a Nyström kernel-ridge path over ``m``
+            landmark items (:class:`cb2cf.kernel.KernelPath`, fitted in closed form by
+            training, never by gradient).
     """
 
-    config_keys = ["views", "cf_dim", "tower_dim", "hidden_dim", "dropout", "input_dropout", "view_dropout", "skip"]
+    config_keys = ["views", "cf_dim", "tower_dim", "hidden_dim", "dropout", "input_dropout", "view_dropout", "skip",
+                   "kernel_landmarks"]
+    optional_config: ClassVar[dict[str, int]] = {"kernel_landmarks": 0}  # keys models saved before they existed may lack
 
     def __init__(self, views: Mapping[str, int], cf_dim: int, tower_dim: int = 256, hidden_dim: int = 512,
                  dropout: float = 0.1, input_dropout: float = 0.1, view_dropout: float = 0.25,
-                 skip: bool = True) -> None:
+                 skip: bool = True, kernel_landmarks: int = 0) -> None:
         super().__init__()
         if not views:
             raise FeatureMismatchError("a CB2CF model needs at least one view")
@@ -85,6 +91,8 @@ class CB2CF(nn.Module):
                                     nn.Dropout(dropout), nn.Linear(hidden_dim, cf_dim))
         self.skip = bool(skip)
         self.linear = nn.Linear(sum(self.views.values()), cf_dim) if self.skip else None
+        self.kernel_landmarks = int(kernel_landmarks)
+        self.kernel = KernelPath(self.views, self.cf_dim, self.kernel_landmarks) if self.kernel_landmarks else None
         self.manifest: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ forward
@@ -106,6 +114,8 @@ class CB2CF(nn.Module):
         if self.linear is not None:
             flat = torch.cat([x[k] * masks[k][:, None].to(x[k].dtype) for k in self.views], 1)
             out = out + self.linear(flat)
+        if self.kernel is not None:
+            out = out + self.kernel(x, m)
         return out
 
     @torch.no_grad()
@@ -281,7 +291,8 @@ class CB2CF(nn.Module):
         except Exception as exc:  # SafetensorError, OSError: truncated or not safetensors
             raise ModelFileError(f"{path / WEIGHTS_NAME}: not a readable safetensors file: {exc}") from exc
         try:
-            model = cls(**{k: config[k] for k in cls.config_keys})
+            model = cls(**({k: config[k] for k in cls.config_keys if k not in cls.optional_config}
+                           | {k: config.get(k, v) for k, v in cls.optional_config.items()}))
             model.load_state_dict(state, strict=True)
         except (KeyError, TypeError, RuntimeError) as exc:
             raise ModelFileError(f"{path}: weights do not fit config.json: {exc}") from exc

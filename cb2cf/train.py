@@ -18,16 +18,17 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from cb2cf.errors import ContentError, TrainingError
 from cb2cf.features import ViewSpec, fingerprint_features, normalize_features
+from cb2cf.kernel import kernel_start
 from cb2cf.metrics import evaluate, validation_problems
 from cb2cf.model import CB2CF, default_device, library_versions
 from cb2cf.ridge import select_ridge_alpha
@@ -66,6 +67,8 @@ class TrainConfig:
     skip: bool = True
     ridge_init_alphas: tuple[float, ...] = (1.0, 10.0, 100.0)  # start the linear path at ridge; () = off
     linear_lr_scale: float = 0.0  # lr multiplier of the ridge-initialised linear path (0 = frozen)
+    kernel_landmarks: int = 2000  # Nystrom kernel-ridge start over this many warm items (0 = off; see cb2cf.kernel)
+    kernel_grid: tuple[tuple[float, float], ...] = ((1.0, 1.0), (1.0, 0.3), (2.0, 1.0), (2.0, 0.3))  # (gamma, lam)
     min_val_items: int = 30  # fewer validation items (or users below) cannot select a model: not fit to deploy
     min_val_users: int = 10  # users with >= 1 validation interaction
 
@@ -193,8 +196,8 @@ def _prepare_data(train: ItemSet, space: CFSpace, views: list[ViewSpec] | None) 
 
 
 def _ridge_init(model: CB2CF, data: _TrainData, alphas: tuple[float, ...], space: CFSpace,
-                val: ItemSet | None) -> None:
-    """Set the linear path to the closed-form ridge map and zero the fusion output layer.
+                val: ItemSet | None) -> np.ndarray:
+    """Set the linear path to the closed-form ridge map and zero the fusion output layer; returns the map.
 
     With validation items the alpha with the best validation Recall is kept.
     """
@@ -209,14 +212,22 @@ def _ridge_init(model: CB2CF, data: _TrainData, alphas: tuple[float, ...], space
 
     W, _, _ = select_ridge_alpha(X, Y, alphas, score)
     model.set_linear_map(W)
+    return W
 
 
 def _build_model(cfg: TrainConfig, data: _TrainData, space: CFSpace, val: ItemSet | None) -> CB2CF:
-    """A fresh model on the device, its linear path ridge-initialised when configured."""
+    """A fresh model on the device, started at ridge or (when it wins on validation) at the kernel ridge map."""
+    start = cfg.skip and bool(cfg.ridge_init_alphas)
+    m = min(cfg.kernel_landmarks, data.n) if start and cfg.kernel_grid else 0
     model = CB2CF(data.dims, space.dim, cfg.tower_dim, cfg.hidden_dim, cfg.dropout, cfg.input_dropout,
-                  cfg.view_dropout, cfg.skip).to(default_device())
-    if cfg.skip and cfg.ridge_init_alphas:
-        _ridge_init(model, data, cfg.ridge_init_alphas, space, val)
+                  cfg.view_dropout, cfg.skip, m).to(default_device())
+    if start:
+        W = _ridge_init(model, data, cfg.ridge_init_alphas, space, val)
+        sel = _selection_names(cfg, len(val.item_ids), data.n_users) if m and val is not None else ()
+        score = (lambda: _selection(evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k), sel))
+        if m:  # ridge is the floor: the kernel start is kept only when it scores higher on validation
+            kernel_start(model, W, data.X, data.M, space.item_vectors[data.rows], cfg.kernel_grid, cfg.seed,
+                         score if sel else None)
     return model
 
 
@@ -303,16 +314,6 @@ def _validate(model: CB2CF, cfg: TrainConfig, space: CFSpace, val: ItemSet | Non
     return _selection(rec, select)
 
 
-def _epochs(cfg: TrainConfig, show_progress: bool) -> Iterable[int]:
-    """The epoch indices, wrapped in tqdm when ``show_progress``."""
-    epochs = range(cfg.max_epochs)
-    if show_progress:
-        from tqdm import tqdm
-
-        epochs = tqdm(epochs, desc="cb2cf")
-    return epochs
-
-
 def _finalize(model: CB2CF, cfg: TrainConfig, best: _Best, train: ItemSet, space: CFSpace, data: _TrainData,
               views: list[ViewSpec] | None, select: tuple[str, ...] | None, t0: float) -> None:
     """Load the best checkpoint into ``model`` (eval mode) and fill its manifest and version."""
@@ -369,7 +370,7 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
     select = _selection_names(cfg, len(val.item_ids), data.n_users) if val is not None else None
     best, history = _starting_point(model, cfg, space, val, select)
     stopped_by = "max_epochs"
-    for epoch in _epochs(cfg, show_progress):
+    for epoch in tqdm(range(cfg.max_epochs), desc="cb2cf", disable=not show_progress):
         rec = {"epoch": epoch, "loss": _train_epoch(model, opt, data, cfg, gen)}
         metric = _validate(model, cfg, space, val, select, rec)
         history.append(rec)

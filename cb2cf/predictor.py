@@ -11,8 +11,8 @@ Scores are dot products in the CF space (what the CF model itself ranks by).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cb2cf.bench.movielens import concat_views
 from cb2cf.bench.methods import (
     FAILURES,
     ORACLE,
@@ -50,6 +49,7 @@ from cb2cf.bench.methods import (
     score_reference,
     score_ridge,
 )
+from cb2cf.bench.movielens import concat_views
 from cb2cf.bench.peers import PeerConfig
 from cb2cf.bench.report import (  # noqa: F401 - format_table, write_json re-exported for callers
     AUDIENCE_KEYS,

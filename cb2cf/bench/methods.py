@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 

@@ -285,6 +285,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)  # from now on clients queue instead of being refused while uvicorn starts
     except OSError:
         sock.close()
         raise

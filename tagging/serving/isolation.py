@@ -110,6 +110,7 @@ class _Worker:
         self.proc.start()
         child.close()
         self.started = False
+        self._kill_lock = threading.Lock()
 
     def wait_ready(self, timeout_s: float) -> None:
         """Wait for the child's start-up (imports) so that it never counts against a file's timeout.
@@ -128,10 +129,14 @@ class _Worker:
         raise RuntimeError(f"decode worker did not start within {timeout_s:g} s (exit code {self.proc.exitcode})")
 
     def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(5)
-        self.conn.close()
+        """Stop the child and close the pipe, once: the pool's ``close`` and the thread using this worker
+        may both get here, and closing the pipe's descriptor twice could close an unrelated file."""
+        with self._kill_lock:
+            if self.proc.is_alive():
+                self.proc.kill()
+            self.proc.join(5)
+            if not self.conn.closed:
+                self.conn.close()
 
 
 def _error_from(name: str, source: str, reason: str) -> MediaError:

@@ -26,6 +26,9 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
+#: Rows of ``K_nm`` computed at a time while fitting.
+FIT_CHUNK = 8192
+
 
 class Startable(Protocol):
     """A model with a linear path and a kernel path (e.g. :class:`cb2cf.model.CB2CF`)."""
@@ -87,11 +90,15 @@ class KernelPath(nn.Module):
         self.landmarks.copy_(zl)
         self.scale.fill_(float(torch.median((z * z).sum(1)).clamp_min(1e-8)))
         self.gamma.fill_(float(gamma))
-        knm = self.kernel(z).double().cpu().numpy()
         kmm = self.kernel(zl).double().cpu().numpy()
         mean = y.mean(0)
-        a = knm.T @ knm + lam * kmm + 1e-6 * np.eye(len(zl))
-        coef = np.linalg.solve(a, knm.T @ (y - mean).astype(np.float64))
+        ktk = np.zeros((len(zl), len(zl)))
+        kty = np.zeros((len(zl), y.shape[1]))
+        for i in range(0, len(z), FIT_CHUNK):  # K_nm is never held whole: memory O(chunk * m), any catalog size
+            knm = self.kernel(z[i:i + FIT_CHUNK]).double().cpu().numpy()
+            ktk += knm.T @ knm
+            kty += knm.T @ (y[i:i + FIT_CHUNK] - mean).astype(np.float64)
+        coef = np.linalg.solve(ktk + lam * kmm + 1e-6 * np.eye(len(zl)), kty)
         self.coef.copy_(torch.from_numpy(coef.astype(np.float32)))
         self.mean.copy_(torch.from_numpy(mean.astype(np.float32)))
 

@@ -86,3 +86,20 @@ def test_ridge_is_kept_when_the_kernel_does_not_beat_it(world: dict) -> None:
     assert chosen is None and model.kernel is None and model.kernel_landmarks == 0
     np.testing.assert_allclose(model.predict(train.features), ridge_predict(W, X), atol=1e-5)
     assert "kernel" not in "".join(model.state_dict())
+
+
+def test_the_fit_in_row_chunks_equals_the_fit_in_one_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    """K_nm is accumulated chunk by chunk (memory bounded for any catalog); the solution does not change."""
+    import cb2cf.kernel as kernel_mod
+
+    rng = np.random.default_rng(0)
+    z = torch.from_numpy(rng.standard_normal((300, 6)).astype(np.float32))
+    y = rng.standard_normal((300, 4)).astype(np.float32)
+    rows = kernel_mod.landmark_rows(300, 50, seed=0)
+    whole, chunked = (kernel_mod.KernelPath({"v": 6}, 4, 50) for _ in range(2))
+    whole.fit(z, y, rows, gamma=1.0, lam=0.5)
+    monkeypatch.setattr(kernel_mod, "FIT_CHUNK", 7)
+    chunked.fit(z, y, rows, gamma=1.0, lam=0.5)
+    out = {"v": z}, {"v": torch.ones(300)}
+    assert torch.allclose(whole(*out), chunked(*out), rtol=1e-3, atol=1e-3)  # the same map
+    assert torch.allclose(whole.coef, chunked.coef, rtol=1e-3, atol=1e-3)

@@ -20,13 +20,18 @@ from cb2cf.errors import CB2CFError
 logger = logging.getLogger(__name__)
 
 
+def _landmarks(a: argparse.Namespace) -> dict[str, int]:
+    """``--kernel-landmarks`` as a TrainConfig override (nothing when left out: TrainConfig's default)."""
+    return {} if a.kernel_landmarks is None else {"kernel_landmarks": a.kernel_landmarks}
+
+
 def _benchmark(a: argparse.Namespace) -> int:
     from cb2cf.bench.benchmark import format_table, run_seeds, write_json
     from cb2cf.bench.methods import PEER_NAMES
     from cb2cf.train import TrainConfig
 
     seeds = tuple(a.seeds) if a.seeds else (a.seed,)
-    cfg = TrainConfig(name="cb2cf-ml-latest-small", seed=seeds[0], max_seconds=a.max_seconds)
+    cfg = TrainConfig(name="cb2cf-ml-latest-small", seed=seeds[0], max_seconds=a.max_seconds, **_landmarks(a))
     res = run_seeds(a.dataset, seeds, train_config=cfg, cache_dir=a.cache_dir, show_progress=a.progress,
                     drop_views=tuple(a.drop_views), peers=tuple(a.peers) if a.peers is not None else PEER_NAMES)
     ok = [r for r in res["runs"] if "results" in r]
@@ -95,7 +100,7 @@ def _train(a: argparse.Namespace) -> int:
         sub = log.loc[log["item_id"].isin(set(ids[r]))]
         return ItemSet(ids[r], f, m, to_matrix(sub, space.user_ids, ids[r], binary=True).matrix)
 
-    cfg = TrainConfig(name=a.name, seed=a.seed, max_seconds=a.max_seconds)
+    cfg = TrainConfig(name=a.name, seed=a.seed, max_seconds=a.max_seconds, **_landmarks(a))
     val = items(val_rows) if n_val else None
     problems = validation_problems(val, cfg.min_val_items, cfg.min_val_users)
     counts = f"{len(ids)} feature rows, {len(rows)} in the space: {len(tr_rows)} train / {n_val} validation items"
@@ -213,6 +218,8 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "cb2cf"), help="text-embedding cache")
     b.add_argument("--max-seconds", type=float, default=3600.0,
                    help="guard on CB2CF training time (training stops on epochs/validation; reported if it fires)")
+    b.add_argument("--kernel-landmarks", type=int, default=None,
+                   help="landmark items of the kernel-ridge start (0: linear start only); default: TrainConfig's; the saved model stores one content row per landmark")
     b.set_defaults(fn=_benchmark)
 
 
@@ -260,6 +267,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--max-seconds", type=float, default=3600.0, help="guard on training time (reported if it fires)")
     t.add_argument("--allow-unvalidated", action="store_true",
                    help="save a model even when the validation split is too small to select it (marked not fit to deploy)")
+    t.add_argument("--kernel-landmarks", type=int, default=None,
+                   help="landmark items of the kernel-ridge start (0: linear start only); default: TrainConfig's; the saved model stores one content row per landmark")
     t.set_defaults(fn=_train)
 
 

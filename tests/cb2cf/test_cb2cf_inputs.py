@@ -128,7 +128,8 @@ def test_cli_train_space_train_predict(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["train", "--features", str(tmp_path / "half.npz"), "--space", str(tmp_path / "space"),
                  "--interactions", str(tmp_path / "log.csv"), "--out", str(tmp_path / "model2"),
-                 "--allow-unvalidated"]) == 0
+                 "--allow-unvalidated", "--kernel-landmarks", "7"]) == 0
+    assert json.loads((tmp_path / "model2" / "manifest.json").read_text())["train_config"]["kernel_landmarks"] == 7
     manifest = json.loads((tmp_path / "model2" / "manifest.json").read_text())
     assert manifest["fit_to_deploy"] is False and manifest["not_fit_to_deploy_because"][0].startswith("4 validation items")
     report = manifest["training_data"]["report"]

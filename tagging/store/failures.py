@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from tagging.errors import CatalogError
-from tagging.store.lance import connect, is_missing, sql_string, table_exists
+from tagging.store.lance import LazyTable, sql_string
 from tagging.store.writer import write_lock
 
 FAILURES_TABLE = "failures"
@@ -26,34 +26,22 @@ FAILURE_SCHEMA = pa.schema([
 ])
 
 
-class FailureLog:
-    """The ``failures`` table: one row per source uri that failed, with attempts."""
+class FailureLog(LazyTable):
+    """The ``failures`` table: one row per source uri that failed, with attempts.
+
+    Args:
+        uri: LanceDB URI (the catalog's).
+        storage_options: Object-store options for ``uri``.
+    """
+
+    NAME = FAILURES_TABLE
+    SCHEMA = FAILURE_SCHEMA
 
     def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
-        self.uri = str(uri)
-        self.storage_options = storage_options
-        self._db: Any = None
-        self._table: Any = None
+        super().__init__(uri, storage_options)
         self.known: dict[str, dict[str, Any]] = {}
-        if self._exists():
+        if self.exists():
             self.known = {r["uri"]: r for r in self.table.to_arrow().to_pylist()}
-
-    @property
-    def db(self) -> Any:
-        """The LanceDB connection, opened on first use (a missing directory is created only to write)."""
-        if self._db is None:
-            self._db = connect(self.uri, self.storage_options)
-        return self._db
-
-    def _exists(self) -> bool:
-        return not (self._db is None and is_missing(self.uri)) and table_exists(self.db, FAILURES_TABLE)
-
-    @property
-    def table(self) -> Any:
-        """The table, created on first use."""
-        if self._table is None:
-            self._table = self.db.create_table(FAILURES_TABLE, schema=FAILURE_SCHEMA, exist_ok=True)
-        return self._table
 
     def record(self, uri: str, video_id: str | None, error_class: str, reason: str) -> None:
         """Insert or update the failure of ``uri`` (attempts + 1).

@@ -20,7 +20,7 @@ from cb2cf.foldin import FoldInConfig, fold_in
 from cb2cf.space import CFSpace
 from tagging.errors import CatalogError, InvalidInteraction
 from tagging.store.catalog import validate_video_id
-from tagging.store.lance import connect, is_missing, sql_string, table_exists
+from tagging.store.lance import LazyTable, sql_string
 from tagging.store.writer import write_lock
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ SCHEMA = pa.schema([
 ])
 
 
-class InteractionStore:
+class InteractionStore(LazyTable):
     """Interactions in LanceDB and the warm-up of item vectors.
 
     Args:
@@ -43,25 +43,12 @@ class InteractionStore:
         config: Event weights and prior strength.
     """
 
+    NAME = INTERACTIONS_TABLE
+    SCHEMA = SCHEMA
+
     def __init__(self, uri: str | Path, config: FoldInConfig | None = None) -> None:
-        self.uri = str(uri)
+        super().__init__(uri)
         self.config = config or FoldInConfig()
-        self._db: Any = None
-        self._table: Any = None
-
-    @property
-    def db(self) -> Any:
-        """The LanceDB connection, opened on first use."""
-        if self._db is None:
-            self._db = connect(self.uri)
-        return self._db
-
-    @property
-    def table(self) -> Any:
-        """The interactions table (created on first use)."""
-        if self._table is None:
-            self._table = self.db.create_table(INTERACTIONS_TABLE, schema=SCHEMA, exist_ok=True)
-        return self._table
 
     def record(self, video_id: str, events: Iterable[dict[str, Any]]) -> int:
         """Append events for one video: ``{"user_id", "event", "weight"?, "ts"?}``.
@@ -107,7 +94,7 @@ class InteractionStore:
             CatalogError: The delete failed.
         """
         validate_video_id(video_id)
-        if self._table is None and (is_missing(self.uri) or not table_exists(self.db, INTERACTIONS_TABLE)):
+        if not self.exists():
             return 0
         where = f"video_id = {sql_string(video_id)}"
         try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+import pyarrow as pa
 
 from tagging.errors import CatalogError
 
@@ -71,3 +73,47 @@ def table_exists(db: Any, name: str) -> bool:
 def sql_string(value: str) -> str:
     """Quote a string literal for a LanceDB filter (ids are validated first, quotes doubled anyway)."""
     return "'" + str(value).replace("'", "''") + "'"
+
+
+class LazyTable:
+    """One table of a LanceDB database, connected and created on first use (constructing one opens nothing).
+
+    Subclasses set ``NAME`` and ``SCHEMA``; reads that must not create anything ask :meth:`exists` first.
+
+    Args:
+        uri: The LanceDB URI (the catalog's directory, ``s3://``, ...).
+        storage_options: Object-store options (default: ``$TAGGING_STORAGE_OPTIONS``, see :func:`storage_options`).
+    """
+
+    NAME: ClassVar[str]
+    SCHEMA: ClassVar[pa.Schema]
+
+    def __init__(self, uri: str | Path, storage_options: dict[str, str] | None = None) -> None:
+        self.uri = str(uri)
+        self.storage_options = storage_options
+        self._db: Any = None
+        self._table: Any = None
+
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection (:func:`connect`), opened on first use.
+
+        Raises:
+            CatalogError: The database cannot be opened.
+        """
+        if self._db is None:
+            self._db = connect(self.uri, self.storage_options)
+        return self._db
+
+    @property
+    def table(self) -> Any:
+        """The table, created on first use."""
+        if self._table is None:
+            self._table = self.db.create_table(self.NAME, schema=self.SCHEMA, exist_ok=True)
+        return self._table
+
+    def exists(self) -> bool:
+        """Whether the table is there, without creating the database or the table."""
+        if self._table is not None:
+            return True
+        return not (self._db is None and is_missing(self.uri)) and table_exists(self.db, self.NAME)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from tagging.errors import CatalogError
-from tagging.store.lance import connect
+from tagging.store.lance import LazyTable
 from tagging.store.writer import write_lock
 
 
-class SideTable:
+class SideTable(LazyTable):
     """A keyed table in the catalog's LanceDB directory, created on first use, written under the write lock.
 
     Subclasses set ``NAME``, ``KEY`` and ``SCHEMA``.
@@ -21,28 +20,7 @@ class SideTable:
         uri: LanceDB directory (the catalog's).
     """
 
-    NAME: ClassVar[str]
     KEY: ClassVar[str]
-    SCHEMA: ClassVar[pa.Schema]
-
-    def __init__(self, uri: str | Path) -> None:
-        self.uri = str(uri)
-        self._db: Any = None
-        self._table: Any = None
-
-    @property
-    def db(self) -> Any:
-        """The LanceDB connection (the shared :func:`~tagging.store.lance.connect`), opened on first use."""
-        if self._db is None:
-            self._db = connect(self.uri)
-        return self._db
-
-    @property
-    def table(self) -> Any:
-        """The table (created on first use)."""
-        if self._table is None:
-            self._table = self.db.create_table(self.NAME, schema=self.SCHEMA, exist_ok=True)
-        return self._table
 
     def upsert(self, rows: list[dict[str, Any]], what: str) -> None:
         """Insert or replace ``rows`` by ``KEY`` in one commit.

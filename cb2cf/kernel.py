@@ -7,6 +7,14 @@ items (a seeded random subset, all of them when fewer); the kernel is
 warm items (so ``gamma`` does not depend on how many views are present); ``A`` solves
 the Nyström ridge problem ``min ||K_nm A - (Y - mean)||^2 + lam * tr(A^T K_mm A)``.
 
+With ``projection=True`` the kernel also sees where the linear ridge map puts the item:
+``z(x)`` is extended by ``beta * r * (W x - mu) / t`` (``W`` the ridge map, ``mu`` its mean
+over the warm items, ``t`` the median length of ``W x - mu`` and ``r`` the median length of
+the content part, so ``beta = 1`` gives both parts the same weight). The kernel then
+measures similarity partly in the directions that predict CF vectors, not only in the raw
+text-embedding geometry; ``beta = 0`` is the plain kernel. ``beta`` is picked on
+validation with ``(gamma, lam)``.
+
 Why: on the multi-seed, two-dataset protocol of the benchmark (ml-latest-small with and
 without the tag view) this closed form beat the linear ridge map on cold validation
 Recall@20 on every seed (see docs/cb2cf.md), where a ranking-trained MLP on top of ridge
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -36,6 +44,7 @@ class Startable(Protocol):
     views: dict[str, int]
     kernel: KernelPath | None
     kernel_landmarks: int
+    kernel_projection: bool
 
     def set_linear_map(self, W: np.ndarray) -> None: ...
 
@@ -61,15 +70,50 @@ class KernelPath(nn.Module):
         n_landmarks: Number of landmark rows ``m``.
     """
 
-    def __init__(self, views: Mapping[str, int], cf_dim: int, n_landmarks: int) -> None:
+    def __init__(self, views: Mapping[str, int], cf_dim: int, n_landmarks: int, projection: bool = False) -> None:
         super().__init__()
         self.views = dict(views)
+        self.projection = bool(projection)
         d = sum(self.views.values())
-        self.register_buffer("landmarks", torch.zeros(n_landmarks, d))
+        self.register_buffer("landmarks", torch.zeros(n_landmarks, d + (cf_dim if projection else 0)))
         self.register_buffer("coef", torch.zeros(n_landmarks, cf_dim))
         self.register_buffer("mean", torch.zeros(cf_dim))
         self.register_buffer("scale", torch.ones(()))
         self.register_buffer("gamma", torch.ones(()))
+        if projection:  # the ridge map W x + b, its warm mean and the weight of the projected part
+            self.register_buffer("proj_w", torch.zeros(d, cf_dim))
+            self.register_buffer("proj_b", torch.zeros(cf_dim))
+            self.register_buffer("proj_mean", torch.zeros(cf_dim))
+            self.register_buffer("proj_weight", torch.zeros(()))
+
+    def inputs(self, x: Mapping[str, torch.Tensor], m: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The kernel's input ``z(x)``: the normalised view blocks, plus the weighted ridge projection."""
+        z = block_inputs(x, m, self.views)
+        if not self.projection:
+            return z
+        flat = torch.cat([x[k] * m[k][:, None].to(x[k].dtype) for k in self.views], 1)
+        return torch.cat([z, self.proj_weight * (flat @ self.proj_w + self.proj_b - self.proj_mean)], 1)
+
+    @torch.no_grad()
+    def set_projection(self, W: np.ndarray, x: Mapping[str, torch.Tensor], m: Mapping[str, torch.Tensor],
+                       beta: float) -> None:
+        """Use the ridge map ``W`` (intercept row last) with weight ``beta``, scaled on the items of ``x``.
+
+        Raises:
+            ValueError: The path was built without ``projection``.
+        """
+        if not self.projection:
+            raise ValueError("set_projection needs a KernelPath built with projection=True")
+        self.proj_w.copy_(torch.from_numpy(W[:-1].astype(np.float32)))
+        self.proj_b.copy_(torch.from_numpy(W[-1].astype(np.float32)))
+        self.proj_weight.zero_()
+        self.proj_mean.zero_()
+        flat = torch.cat([x[k] * m[k][:, None].to(x[k].dtype) for k in self.views], 1)
+        p = flat @ self.proj_w + self.proj_b
+        self.proj_mean.copy_(p.mean(0))
+        t = torch.median((p - self.proj_mean).norm(dim=1)).clamp_min(1e-8)
+        r = torch.median(block_inputs(x, m, self.views).norm(dim=1)).clamp_min(1e-8)
+        self.proj_weight.fill_(float(beta * r / t))
 
     def kernel(self, z: torch.Tensor) -> torch.Tensor:
         """``k(z, L)``: (n, m)."""
@@ -77,7 +121,7 @@ class KernelPath(nn.Module):
 
     def forward(self, x: Mapping[str, torch.Tensor], m: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Map views and masks to (B, cf_dim)."""
-        return self.kernel(block_inputs(x, m, self.views)) @ self.coef + self.mean
+        return self.kernel(self.inputs(x, m)) @ self.coef + self.mean
 
     @torch.no_grad()
     def fit(self, z: torch.Tensor, y: np.ndarray, landmark_rows: np.ndarray, gamma: float, lam: float) -> None:
@@ -116,75 +160,102 @@ def landmark_rows(n: int, n_landmarks: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, 7]).choice(n, n_landmarks, replace=False))
 
 
-def select_kernel(path: KernelPath, z: torch.Tensor, y: np.ndarray, rows: np.ndarray,
-                  grid: tuple[tuple[float, float], ...], score: Callable[[], float], floor: float,
-                  ) -> tuple[float, float, float] | None:
-    """Fit ``path`` for each ``(gamma, lam)`` of ``grid`` and keep the best one if it scores above ``floor``.
+class KernelChoice(NamedTuple):
+    """The kept kernel fit: its hyper-parameters and validation score."""
+
+    gamma: float
+    lam: float
+    beta: float
+    score: float
+
+
+def select_kernel(path: KernelPath, inputs: Callable[[float], torch.Tensor], y: np.ndarray, rows: np.ndarray,
+                  grid: tuple[tuple[float, float], ...], betas: tuple[float, ...], score: Callable[[], float],
+                  floor: float) -> KernelChoice | None:
+    """Fit ``path`` for each ``beta`` x ``(gamma, lam)`` and keep the best fit if it scores above ``floor``.
 
     Args:
         path: The kernel path to fit (its model is what ``score`` evaluates).
-        z: (n, d) block inputs of the training items (:func:`block_inputs`).
+        inputs: ``beta`` -> (n, d) kernel inputs of the training items (:meth:`KernelPath.inputs`
+            with the projection weighted by ``beta``).
         y: (n, cf_dim) their CF vectors.
-        rows: Landmark rows of ``z`` (:func:`landmark_rows`).
-        grid: Candidate ``(gamma, lam)`` pairs, tried in order (the first wins ties).
+        rows: Landmark rows (:func:`landmark_rows`).
+        grid: Candidate ``(gamma, lam)`` pairs.
+        betas: Candidate projection weights (``(0.0,)`` without a projection).
         score: Higher is better, e.g. validation Recall of the model with the path as fitted.
         floor: The score to beat (e.g. the ridge start's).
 
     Returns:
-        ``(gamma, lam, score)`` of the kept fit (the path is left fitted with it), or None
-        when no fit beat ``floor`` (the path is cleared).
+        The kept fit (the path is left fitted with it; ties go to the earlier entry), or
+        None when no fit beat ``floor`` (the path is cleared).
 
     Raises:
         numpy.linalg.LinAlgError: A regularised system is singular.
     """
-    best: tuple[float, float, float] | None = None
-    for gamma, lam in grid:
-        path.fit(z, y, rows, gamma, lam)
-        s = score()
-        logger.debug("kernel gamma=%g lam=%g score=%.4f (floor %.4f)", gamma, lam, s, floor)
-        if s > (best[2] if best else floor):
-            best = (gamma, lam, s)
+    best: KernelChoice | None = None
+    for beta in betas:
+        z = inputs(beta)
+        for gamma, lam in grid:
+            path.fit(z, y, rows, gamma, lam)
+            s = score()
+            logger.debug("kernel beta=%g gamma=%g lam=%g score=%.4f (floor %.4f)", beta, gamma, lam, s, floor)
+            if s > (best.score if best else floor):
+                best = KernelChoice(gamma, lam, beta, s)
     if best is None:
         path.clear()
         return None
-    path.fit(z, y, rows, best[0], best[1])
+    path.fit(inputs(best.beta), y, rows, best.gamma, best.lam)
     return best
 
 
 def kernel_start(model: Startable, W: np.ndarray, x: Mapping[str, torch.Tensor], m: Mapping[str, torch.Tensor],
                  y: np.ndarray, grid: tuple[tuple[float, float], ...], seed: int,
-                 score: Callable[[], float] | None) -> tuple[float, float, float] | None:
+                 score: Callable[[], float] | None, betas: tuple[float, ...] = (0.0,)) -> KernelChoice | None:
     """Start ``model`` at the kernel ridge map instead of its ridge map ``W`` when that scores higher.
 
     ``model`` carries a :class:`KernelPath` and its linear path holds ``W``. Each grid
-    entry is scored by ``score`` (the model's validation score, e.g. early stopping's);
-    the ridge start's score is the floor: when no entry beats it the linear path gets
-    ``W`` back and the kernel path is removed. Without ``score`` (no validation) the
-    grid's first entry is kept.
+    entry (each ``beta`` with each ``(gamma, lam)``) is scored by ``score`` (the model's
+    validation score, e.g. early stopping's); the ridge start's score is the floor: when
+    no entry beats it the linear path gets ``W`` back and the kernel path is removed.
+    Without ``score`` (no validation) the first entry is kept.
 
     Args:
         model: The model to start; fitted on the items of ``x``/``m`` (view -> (n, dim) / (n,)).
-        W: Its ridge map (intercept row last).
+        W: Its ridge map (intercept row last); also the kernel's projection.
         x: The training items' views.
         m: Their masks.
         y: (n, cf_dim) their CF vectors.
         grid: ``(gamma, lam)`` pairs.
         seed: Seeds the landmark choice.
         score: Higher is better, or None.
+        betas: Projection weights to try (only ``0.0`` when the path has no projection).
 
     Returns:
-        The kept ``(gamma, lam, score)``, or None when ridge was kept.
+        The kept fit, or None when ridge was kept.
 
     Raises:
         numpy.linalg.LinAlgError: A regularised system is singular.
+        ValueError: The model has no kernel path, or ``betas`` other than 0 for a path
+            built without a projection.
     """
+    path = model.kernel
+    if path is None:
+        raise ValueError("kernel_start needs a model with a kernel path (kernel_landmarks > 0)")
+    if not path.projection and any(b != 0 for b in betas):
+        raise ValueError(f"projection weights {betas} need a kernel path built with projection=True")
     floor = score() if score is not None else float("-inf")
     model.set_linear_map(np.zeros_like(W))
-    z = block_inputs(x, m, model.views)
-    rows = landmark_rows(len(z), model.kernel_landmarks, seed)
-    chosen = select_kernel(model.kernel, z, y, rows, grid, score or (lambda: 0.0), floor)
-    logger.info("start: %s", f"kernel ridge gamma={chosen[0]:g} lam={chosen[1]:g}" if chosen else "ridge")
+
+    def inputs(beta: float) -> torch.Tensor:
+        if path.projection:
+            path.set_projection(W, x, m, beta)
+        return path.inputs(x, m)
+
+    rows = landmark_rows(len(next(iter(x.values()))), model.kernel_landmarks, seed)
+    chosen = select_kernel(path, inputs, y, rows, grid, betas, score or (lambda: 0.0), floor)
+    logger.info("start: %s", f"kernel ridge gamma={chosen.gamma:g} lam={chosen.lam:g} beta={chosen.beta:g}"
+                if chosen else "ridge")
     if chosen is None:
         model.set_linear_map(W)
-        model.kernel, model.kernel_landmarks = None, 0
+        model.kernel, model.kernel_landmarks, model.kernel_projection = None, 0, False
     return chosen

@@ -66,15 +66,17 @@ class CB2CF(nn.Module):
         kernel_landmarks: With ``m > 0``, add a Nyström kernel-ridge path over ``m``
             landmark items (:class:`cb2cf.kernel.KernelPath`, fitted in closed form by
             training, never by gradient).
+        kernel_projection: The kernel path also sees the ridge map's projection of the
+            content (``KernelPath(projection=True)``; its weight is picked in training).
     """
 
     config_keys = ["views", "cf_dim", "tower_dim", "hidden_dim", "dropout", "input_dropout", "view_dropout", "skip",
-                   "kernel_landmarks"]
-    optional_config: ClassVar[dict[str, int]] = {"kernel_landmarks": 0}  # keys models saved before they existed may lack
+                   "kernel_landmarks", "kernel_projection"]
+    optional_config: ClassVar[dict[str, int | bool]] = {"kernel_landmarks": 0, "kernel_projection": False}  # keys models saved before they existed may lack
 
     def __init__(self, views: Mapping[str, int], cf_dim: int, tower_dim: int = 256, hidden_dim: int = 512,
                  dropout: float = 0.1, input_dropout: float = 0.1, view_dropout: float = 0.25,
-                 skip: bool = True, kernel_landmarks: int = 0) -> None:
+                 skip: bool = True, kernel_landmarks: int = 0, kernel_projection: bool = False) -> None:
         super().__init__()
         if not views:
             raise FeatureMismatchError("a CB2CF model needs at least one view")
@@ -92,7 +94,9 @@ class CB2CF(nn.Module):
         self.skip = bool(skip)
         self.linear = nn.Linear(sum(self.views.values()), cf_dim) if self.skip else None
         self.kernel_landmarks = int(kernel_landmarks)
-        self.kernel = KernelPath(self.views, self.cf_dim, self.kernel_landmarks) if self.kernel_landmarks else None
+        self.kernel_projection = bool(kernel_projection) and self.kernel_landmarks > 0
+        self.kernel = (KernelPath(self.views, self.cf_dim, self.kernel_landmarks, self.kernel_projection)
+                       if self.kernel_landmarks else None)
         self.manifest: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ forward

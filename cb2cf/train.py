@@ -69,6 +69,7 @@ class TrainConfig:
     linear_lr_scale: float = 0.0  # lr multiplier of the ridge-initialised linear path (0 = frozen)
     kernel_landmarks: int = 2000  # Nystrom kernel-ridge start over this many warm items (0 = off; see cb2cf.kernel)
     kernel_grid: tuple[tuple[float, float], ...] = ((1.0, 1.0), (1.0, 0.3), (2.0, 1.0), (2.0, 0.3))  # (gamma, lam)
+    kernel_betas: tuple[float, ...] = (0.0, 0.5, 1.0)  # weight of the ridge projection in the kernel input (0 = off)
     min_val_items: int = 30  # fewer validation items (or users below) cannot select a model: not fit to deploy
     min_val_users: int = 10  # users with >= 1 validation interaction
 
@@ -215,20 +216,28 @@ def _ridge_init(model: CB2CF, data: _TrainData, alphas: tuple[float, ...], space
     return W
 
 
-def _build_model(cfg: TrainConfig, data: _TrainData, space: CFSpace, val: ItemSet | None) -> CB2CF:
-    """A fresh model on the device, started at ridge or (when it wins on validation) at the kernel ridge map."""
+def _build_model(cfg: TrainConfig, data: _TrainData, space: CFSpace, val: ItemSet | None) -> tuple[CB2CF, dict]:
+    """A fresh model on the device, started at ridge or (when it wins on validation) at the kernel ridge map.
+
+    Returns:
+        The model and its start (``{"kind": "ridge"|"kernel"|"none", ...}``: the kernel's
+        gamma, lam, beta and validation score), recorded in the manifest.
+    """
     start = cfg.skip and bool(cfg.ridge_init_alphas)
     m = min(cfg.kernel_landmarks, data.n) if start and cfg.kernel_grid else 0
     model = CB2CF(data.dims, space.dim, cfg.tower_dim, cfg.hidden_dim, cfg.dropout, cfg.input_dropout,
-                  cfg.view_dropout, cfg.skip, m).to(default_device())
-    if start:
-        W = _ridge_init(model, data, cfg.ridge_init_alphas, space, val)
-        sel = _selection_names(cfg, len(val.item_ids), data.n_users) if m and val is not None else ()
-        score = (lambda: _selection(evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k), sel))
-        if m:  # ridge is the floor: the kernel start is kept only when it scores higher on validation
-            kernel_start(model, W, data.X, data.M, space.item_vectors[data.rows], cfg.kernel_grid, cfg.seed,
-                         score if sel else None)
-    return model
+                  cfg.view_dropout, cfg.skip, m, any(b != 0 for b in cfg.kernel_betas)).to(default_device())
+    if not start:
+        return model, {"kind": "none"}
+    W = _ridge_init(model, data, cfg.ridge_init_alphas, space, val)
+    sel = _selection_names(cfg, len(val.item_ids), data.n_users) if m and val is not None else ()
+    score = (lambda: _selection(evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k), sel))
+    if not m:
+        return model, {"kind": "ridge"}
+    # ridge is the floor: the kernel start is kept only when it scores higher on validation
+    chosen = kernel_start(model, W, data.X, data.M, space.item_vectors[data.rows], cfg.kernel_grid, cfg.seed,
+                          score if sel else None, cfg.kernel_betas if model.kernel_projection else (0.0,))
+    return model, ({"kind": "kernel"} | chosen._asdict() if chosen else {"kind": "ridge"})
 
 
 def _optimizer(model: CB2CF, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -364,7 +373,7 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     data = _prepare_data(train, space, views)
-    model = _build_model(cfg, data, space, val)
+    model, start = _build_model(cfg, data, space, val)
     opt = _optimizer(model, cfg)
     gen = np.random.default_rng(cfg.seed)
     select = _selection_names(cfg, len(val.item_ids), data.n_users) if val is not None else None
@@ -387,6 +396,7 @@ def train_cb2cf(train: ItemSet, space: CFSpace, config: TrainConfig | None = Non
             break
     _finalize(model, cfg, best, train, space, data, views, select, t0)
     model.manifest["metrics"]["stopped_by"] = stopped_by
+    model.manifest["metrics"]["start"] = start
     problems = validation_problems(val, cfg.min_val_items, cfg.min_val_users)
     model.manifest["fit_to_deploy"] = not problems
     if problems:

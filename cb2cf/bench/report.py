@@ -66,15 +66,32 @@ def summarize(runs: list[dict]) -> dict:
     if "CB2CF" in mean and others:
         best = max(others, key=others.get)
         cb, b = res["CB2CF"]["recall@20"], res[best]["recall@20"]
-        paired = [r["results"]["CB2CF"]["recall@20"] / r["results"][best]["recall@20"] for r in ok
-                  if "recall@20" in r["results"].get("CB2CF", {}) and r["results"].get(best, {}).get("recall@20")]
-        out["standing"] = {
+        both = [(r["results"]["CB2CF"]["recall@20"], r["results"][best]["recall@20"]) for r in ok
+                if "recall@20" in r["results"].get("CB2CF", {}) and r["results"].get(best, {}).get("recall@20")]
+        paired = [c / o for c, o in both]
+        out["standing"] = _paired_lead([c - o for c, o in both]) | {
             "best_other_method": best, "cb2cf_over_best_other_recall@20": cb["mean"] / b["mean"] if b["mean"] else None,
             "cb2cf_over_best_other_per_seed": paired,
             "lead_recall@20": cb["mean"] - b["mean"], "spread_recall@20": cb["std"] + b["std"],
             "ahead_by_more_than_spread": bool(cb["mean"] - b["mean"] > cb["std"] + b["std"]),
             "cb2cf_fraction_of_oracle_recall@20": (cb["mean"] / mean[ORACLE]) if mean.get(ORACLE) else None}
     return out
+
+
+def _paired_lead(diffs: list[float]) -> dict:
+    """CB2CF minus the best other method, seed by seed (the same split): mean, spread, seeds won.
+
+    The seeds' splits differ in difficulty for every method alike; that part of the
+    methods' own spread cancels in the per-seed difference. ``paired_spread`` is the
+    sample std of the differences (ddof 1; 0 with one seed).
+    """
+    if not diffs:
+        return {}
+    d = np.asarray(diffs, dtype=float)
+    sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+    return {"paired_lead_recall@20": float(d.mean()), "paired_spread_recall@20": sd,
+            "seeds_won": int((d > 0).sum()), "seeds_compared": int(len(d)),
+            "ahead_by_more_than_paired_spread": bool(len(d) > 1 and d.mean() > sd)}
 
 
 def _cell(v: object) -> str:
@@ -108,6 +125,12 @@ def format_table(res: dict) -> str:
             lines.append(f"lead {st['lead_recall@20']:+.4f} vs spread (sum of stds) {st['spread_recall@20']:.4f}: "
                          f"{'ahead' if st['ahead_by_more_than_spread'] else 'not ahead'} by more than the spread; "
                          "per seed (same split): " + ", ".join(f"{x:.2f}x" for x in st["cb2cf_over_best_other_per_seed"]))
+            if "paired_lead_recall@20" in st:
+                lines.append(f"paired (per-seed difference on the same split): lead {st['paired_lead_recall@20']:+.4f}, "
+                             f"spread (std) {st['paired_spread_recall@20']:.4f}, seeds won "
+                             f"{st['seeds_won']}/{st['seeds_compared']}: "
+                             f"{'ahead' if st['ahead_by_more_than_paired_spread'] else 'not ahead'} by more than "
+                             "the paired spread")
     lines += ["", "Audience (all users ranked for each cold test item: who to seed it to)", ""]
     lines += _rows(res["results_audience"], AUDIENCE_KEYS, "seeds" if multi else "items")
     if multi and res.get("failed_seeds"):

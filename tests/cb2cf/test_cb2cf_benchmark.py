@@ -104,3 +104,21 @@ def test_second_dataset_drops_a_view_and_a_failing_method_is_reported(tmp_path: 
     assert heater["seeds_ok"] == 0 and len(heater["failed"]) == 2 and "seed 0: TrainingError" in heater["failed"][0]
     assert res["summary"]["results"]["CB2CF"]["seeds_ok"] == 2  # the others finished
     assert "| Heater | failed: TrainingError" in format_table(run)
+
+
+def test_standing_reports_the_paired_lead_with_a_known_answer() -> None:
+    """Seeds of different difficulty: the sum of the stds hides a lead every seed shows."""
+    from cb2cf.bench.report import summarize
+
+    def run(seed: int, cb: float, ridge: float) -> dict:
+        res = {"CB2CF": {"recall@20": cb}, "ridge": {"recall@20": ridge}, "warm oracle": {"recall@20": 0.9}}
+        return {"seed": seed, "results": res, "results_audience": {}}
+
+    st = summarize([run(0, 0.42, 0.40), run(1, 0.32, 0.30), run(2, 0.23, 0.20)])["standing"]
+    assert st["best_other_method"] == "ridge"
+    assert np.isclose(st["lead_recall@20"], 0.07 / 3) and not st["ahead_by_more_than_spread"]
+    assert np.isclose(st["paired_lead_recall@20"], 0.07 / 3)
+    assert np.isclose(st["paired_spread_recall@20"], np.std([0.02, 0.02, 0.03], ddof=1))
+    assert st["seeds_won"] == 3 and st["seeds_compared"] == 3 and st["ahead_by_more_than_paired_spread"]
+    one = summarize([run(0, 0.42, 0.40)])["standing"]
+    assert one["paired_spread_recall@20"] == 0.0 and not one["ahead_by_more_than_paired_spread"]

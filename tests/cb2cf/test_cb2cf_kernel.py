@@ -103,3 +103,38 @@ def test_the_fit_in_row_chunks_equals_the_fit_in_one_piece(monkeypatch: pytest.M
     out = {"v": z}, {"v": torch.ones(300)}
     assert torch.allclose(whole(*out), chunked(*out), rtol=1e-3, atol=1e-3)  # the same map
     assert torch.allclose(whole.coef, chunked.coef, rtol=1e-3, atol=1e-3)
+
+
+def test_projection_weight_zero_is_the_plain_kernel_and_the_choice_is_recorded(world: dict, tmp_path) -> None:
+    """beta = 0 adds zero columns: the same map as a path without projection; beta > 0 travels with the model."""
+    w = world
+    train = w["items"](w["warm"])
+    X = np.hstack([train.features["a"], train.features["b"]])
+    Y = w["space"].item_vectors[[w["space"].item_index(i) for i in train.item_ids]]
+    W = ridge_fit(X, Y, 1.0)
+    x = {k: torch.from_numpy(v) for k, v in train.features.items()}
+    m = {k: torch.ones(len(v), dtype=torch.bool) for k, v in train.features.items()}
+    plain = CB2CF({"a": 6, "b": 3}, w["space"].dim, 16, 32, kernel_landmarks=50)
+    proj = CB2CF({"a": 6, "b": 3}, w["space"].dim, 16, 32, kernel_landmarks=50, kernel_projection=True)
+    for model in (plain, proj):
+        model.set_linear_map(W)
+        kernel_start(model, W, x, m, Y, ((1.0, 1.0),), 0, None)
+    np.testing.assert_allclose(proj.predict(train.features), plain.predict(train.features), atol=1e-4)
+    scores = iter([0.1, 0.2, 0.5])  # ridge, beta 0, beta 1: the projected fit wins
+    chosen = kernel_start(proj, W, x, m, Y, ((1.0, 1.0),), 0, lambda: next(scores), betas=(0.0, 1.0))
+    assert chosen is not None and chosen.beta == 1.0 and chosen.score == 0.5
+    assert float(proj.kernel.proj_weight) > 0
+    with pytest.raises(ValueError, match="projection=True"):
+        kernel_start(plain, W, x, m, Y, ((1.0, 1.0),), 0, None, betas=(0.5,))
+    proj.save(tmp_path / "p")
+    loaded = CB2CF.load(tmp_path / "p")
+    assert loaded.kernel_projection
+    np.testing.assert_array_equal(loaded.predict(train.features), proj.predict(train.features))
+
+
+def test_training_records_its_start_in_the_manifest(world: dict) -> None:
+    w = world
+    model, _ = train_cb2cf(w["items"](w["warm"]), w["space"], replace(w["cfg"], max_epochs=0),
+                           w["items"](w["val"]), w["specs"])
+    start = model.manifest["metrics"]["start"]
+    assert start["kind"] == "kernel" and start["beta"] in w["cfg"].kernel_betas and start["gamma"] > 0

@@ -62,19 +62,22 @@ def test_upload_get_audience_and_warm_up(server) -> None:
 
 def test_recommendations_mix_warm_items_and_new_videos(server) -> None:
     client, root, _ = server
-    with open(root / "clip.mp4", "rb") as fh:  # a new video, CB2CF prior (.1, .2, .3, .4)
-        up = client.post("/videos", files={"file": ("clip.mp4", fh, "video/mp4")}, data={"video_id": "rec-1"})
-    assert up.status_code == 201
+    for vid in ("rec-1", "rec-2", "rec-folded"):  # new videos, CB2CF prior (.1, .2, .3, .4)
+        with open(root / "clip.mp4", "rb") as fh:
+            up = client.post("/videos", files={"file": ("clip.mp4", fh, "video/mp4")}, data={"video_id": vid})
+        assert up.status_code == 201
+    events = [{"user_id": f"c0_u{i}", "event": e} for i in range(30) for e in ("view", "completion", "share")]
+    assert client.post("/videos/rec-folded/interactions", json={"events": events}).json()["blend"] > 0.9
     r = client.get("/users/c3_u0/recommendations", params={"k": 4, "new_share": 0.5})
     assert r.status_code == 200, r.text
     items = r.json()["items"]
     assert len(items) == 4 and items[0]["id"] == "i3" and items[0]["source"] == "warm"
     assert items[0]["score"] == pytest.approx(1.0, abs=0.05) and "collaborative" in items[0]["reason"]
     new = [it for it in items if it["source"] == "new"]
-    # 2 slots reserved; "up-1" is scored with its current vector (folded toward cluster 0), not its prior, and
-    # "music" may cover at most half the list (max_tag_share 0.5): two new videos
+    # 2 slots reserved; "rec-folded" is scored with its current vector (folded toward cluster 0), not its
+    # prior, and "music" may cover at most half the list (max_tag_share 0.5): two new videos
     assert len(new) == 2 and all(client.get(f"/videos/{it['id']}").status_code == 200 for it in new)
-    assert "up-1" not in {it["id"] for it in items} and r.json()["tag_coverage"]["per_tag"] == {"music": 2}
+    assert "rec-folded" not in {it["id"] for it in items} and r.json()["tag_coverage"]["per_tag"] == {"music": 2}
     assert all(it["score"] == pytest.approx(0.4, abs=0.05) for it in new)  # u . prior, u ~ e_3
     assert all("content" in it["reason"] and it["tags"] == ["music"] for it in new)  # why: placed by its content
     few = client.get("/users/c3_u0/recommendations", params={"k": 1, "new_share": 0}).json()["items"]

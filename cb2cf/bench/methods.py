@@ -155,7 +155,7 @@ def score_cb2cf(table: Table, split: Split, tcfg: TrainConfig, show_progress: bo
     score_with_magnitude(table, "CB2CF", split, U, model.predict(val.features, val.masks),
                          model.predict(test.features, test.masks), mu,
                          {"best_epoch": hist["best_epoch"], "stopped_by": hist["stopped_by"],
-                          "train_seconds": round(hist["seconds"], 1)})
+                          "train_seconds": round(hist["seconds"], 1), "start": model.manifest["metrics"]["start"]})
     return model
 
 

@@ -75,11 +75,13 @@ def test_benchmark_cli_over_seeds_prints_mean_and_spread_and_writes_json(tmp_pat
         assert mean[m] > 2 * mean["random"], m
     run = res["runs"][0]
     assert run["results"]["CB2CF"]["stopped_by"] in ("patience", "max_epochs")  # not the wall-clock guard
+    assert run["results"]["CB2CF"]["start"]["kind"] in ("kernel", "ridge")  # which closed-form start was kept
     assert run["results"]["ridge + magnitude scaling"]["a"] >= 0 and "magnitude_a" in run["results"]["ALDI"]
     aud = summary["results_audience"]
     assert "most active users (warm-train counts)" in aud and "most popular (test counts, leaky)" not in aud
     assert {"standing"} <= set(summary) and summary["standing"]["best_other_method"] in METHODS
     assert len(summary["standing"]["cb2cf_over_best_other_per_seed"]) == 2 and "per seed (same split)" in printed
+    assert summary["standing"]["seeds_compared"] == 2 and "paired (per-seed difference" in printed
     assert (model_dir / "model.safetensors").is_file() and (model_dir / "space" / "space.json").is_file()
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert manifest["metrics"]["test_recall@20"] == run["results"]["CB2CF"]["recall@20"]

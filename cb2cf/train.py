@@ -100,12 +100,10 @@ def _seed(seed: int) -> None:
 
 def _multi_pos_ce(logits: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """Mean over rows with positives of -mean_{pos} log_softmax(row)."""
-    logp = F.log_softmax(logits, 1)
     n = pos.sum(1)
-    keep = n > 0
-    if not keep.any():
+    if not (n > 0).any():
         return logits.sum() * 0.0
-    return (-(logp * pos).sum(1)[keep] / n[keep]).mean()
+    return (-(F.log_softmax(logits, 1) * pos).sum(1)[n > 0] / n[n > 0]).mean()
 
 
 def _selection_names(cfg: TrainConfig, n_items: int, n_users: int) -> tuple[str, ...]:
@@ -198,10 +196,7 @@ def _prepare_data(train: ItemSet, space: CFSpace, views: list[ViewSpec] | None) 
 
 def _ridge_init(model: CB2CF, data: _TrainData, alphas: tuple[float, ...], space: CFSpace,
                 val: ItemSet | None) -> np.ndarray:
-    """Set the linear path to the closed-form ridge map and zero the fusion output layer; returns the map.
-
-    With validation items the alpha with the best validation Recall is kept.
-    """
+    """Set the linear path to the ridge map (alpha best on validation Recall), fusion output zeroed; returns W."""
     X = np.hstack([data.feats[k] * data.masks[k][:, None] for k in model.views])
     Y = space.item_vectors[data.rows]
 
@@ -217,11 +212,10 @@ def _ridge_init(model: CB2CF, data: _TrainData, alphas: tuple[float, ...], space
 
 
 def _build_model(cfg: TrainConfig, data: _TrainData, space: CFSpace, val: ItemSet | None) -> tuple[CB2CF, dict]:
-    """A fresh model on the device, started at ridge or (when it wins on validation) at the kernel ridge map.
+    """A fresh model on the device, started at ridge or (when it wins on validation: ridge is the floor) the kernel map.
 
     Returns:
-        The model and its start (``{"kind": "ridge"|"kernel"|"none", ...}``: the kernel's
-        gamma, lam, beta and validation score), recorded in the manifest.
+        The model and its start for the manifest (``{"kind": "ridge"|"kernel"|"none"}``, the kernel's gamma, lam, beta, score).
     """
     start = cfg.skip and bool(cfg.ridge_init_alphas)
     m = min(cfg.kernel_landmarks, data.n) if start and cfg.kernel_grid else 0
@@ -230,13 +224,12 @@ def _build_model(cfg: TrainConfig, data: _TrainData, space: CFSpace, val: ItemSe
     if not start:
         return model, {"kind": "none"}
     W = _ridge_init(model, data, cfg.ridge_init_alphas, space, val)
-    sel = _selection_names(cfg, len(val.item_ids), data.n_users) if m and val is not None else ()
-    score = (lambda: _selection(evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k), sel))
     if not m:
         return model, {"kind": "ridge"}
-    # ridge is the floor: the kernel start is kept only when it scores higher on validation
+    sel = _selection_names(cfg, len(val.item_ids), data.n_users) if val is not None else ()
+    score = (lambda: _selection(evaluate(model, space.user_vectors, val, cfg.eval_k, cfg.audience_k), sel)) if sel else None
     chosen = kernel_start(model, W, data.X, data.M, space.item_vectors[data.rows], cfg.kernel_grid, cfg.seed,
-                          score if sel else None, cfg.kernel_betas if model.kernel_projection else (0.0,))
+                          score, cfg.kernel_betas if model.kernel_projection else (0.0,))
     return model, ({"kind": "kernel"} | chosen._asdict() if chosen else {"kind": "ridge"})
 
 

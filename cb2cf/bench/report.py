@@ -74,7 +74,18 @@ def summarize(runs: list[dict]) -> dict:
             "cb2cf_over_best_other_per_seed": paired,
             "lead_recall@20": cb["mean"] - b["mean"], "spread_recall@20": cb["std"] + b["std"],
             "ahead_by_more_than_spread": bool(cb["mean"] - b["mean"] > cb["std"] + b["std"]),
-            "cb2cf_fraction_of_oracle_recall@20": (cb["mean"] / mean[ORACLE]) if mean.get(ORACLE) else None}
+            "cb2cf_fraction_of_oracle_recall@20": (cb["mean"] / mean[ORACLE]) if mean.get(ORACLE) else None,
+            "seeds_best_of_all": _seeds_best_of_all(ok)}
+    return out
+
+
+def _seeds_best_of_all(runs: list[dict]) -> dict[str, str | None]:
+    """Per seed, the method with the highest Recall@20 among CB2CF and its competitors (who won each split)."""
+    out: dict[str, str | None] = {}
+    for r in runs:
+        cands = _competitors(r["results"]) | ({"CB2CF": r["results"]["CB2CF"]["recall@20"]}
+                                              if "recall@20" in r["results"].get("CB2CF", {}) else {})
+        out[str(r["seed"])] = max(cands, key=cands.get) if cands else None
     return out
 
 
@@ -131,6 +142,8 @@ def format_table(res: dict) -> str:
                              f"{st['seeds_won']}/{st['seeds_compared']}: "
                              f"{'ahead' if st['ahead_by_more_than_paired_spread'] else 'not ahead'} by more than "
                              "the paired spread")
+            wins = st.get("seeds_best_of_all", {})
+            lines.append("best method per seed (all methods): " + ", ".join(f"seed {k} {v}" for k, v in wins.items()))
     lines += ["", "Audience (all users ranked for each cold test item: who to seed it to)", ""]
     lines += _rows(res["results_audience"], AUDIENCE_KEYS, "seeds" if multi else "items")
     if multi and res.get("failed_seeds"):

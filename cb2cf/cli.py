@@ -219,7 +219,8 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--max-seconds", type=float, default=3600.0,
                    help="guard on CB2CF training time (training stops on epochs/validation; reported if it fires)")
     b.add_argument("--kernel-landmarks", type=int, default=None,
-                   help="landmark items of the kernel-ridge start (0: linear start only); default: TrainConfig's; the saved model stores one content row per landmark")
+                   help="landmark items of the kernel-ridge start (0: linear start only); default: TrainConfig's; "
+                        "the saved model stores one content row (plus its projection) per landmark")
     b.set_defaults(fn=_benchmark)
 
 
@@ -268,7 +269,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--allow-unvalidated", action="store_true",
                    help="save a model even when the validation split is too small to select it (marked not fit to deploy)")
     t.add_argument("--kernel-landmarks", type=int, default=None,
-                   help="landmark items of the kernel-ridge start (0: linear start only); default: TrainConfig's; the saved model stores one content row per landmark")
+                   help="landmark items of the kernel-ridge start (0: linear start only); default: TrainConfig's; "
+                        "the saved model stores one content row (plus its projection) per landmark")
     t.set_defaults(fn=_train)
 
 

@@ -68,6 +68,7 @@ class KernelPath(nn.Module):
         views: View name -> input dim (the model's views, in order).
         cf_dim: Output dimension.
         n_landmarks: Number of landmark rows ``m``.
+        projection: Extend the input by the weighted ridge projection (:meth:`set_projection`).
     """
 
     def __init__(self, views: Mapping[str, int], cf_dim: int, n_landmarks: int, projection: bool = False) -> None:
@@ -87,7 +88,12 @@ class KernelPath(nn.Module):
             self.register_buffer("proj_weight", torch.zeros(()))
 
     def inputs(self, x: Mapping[str, torch.Tensor], m: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The kernel's input ``z(x)``: the normalised view blocks, plus the weighted ridge projection."""
+        """The kernel's input ``z(x)``: the normalised view blocks, plus the weighted ridge projection.
+
+        Args:
+            x: View name -> (n, dim) features, on the path's device.
+            m: View name -> (n,) presence masks.
+        """
         z = block_inputs(x, m, self.views)
         if not self.projection:
             return z
@@ -98,6 +104,12 @@ class KernelPath(nn.Module):
     def set_projection(self, W: np.ndarray, x: Mapping[str, torch.Tensor], m: Mapping[str, torch.Tensor],
                        beta: float) -> None:
         """Use the ridge map ``W`` (intercept row last) with weight ``beta``, scaled on the items of ``x``.
+
+        Args:
+            W: (sum of view dims + 1, cf_dim) ridge map on the masked, concatenated views.
+            x: The training items' views (view name -> (n, dim)), on the path's device.
+            m: Their presence masks.
+            beta: Weight of the projected part relative to the content part (0 switches it off).
 
         Raises:
             ValueError: The path was built without ``projection``.
@@ -166,7 +178,7 @@ class KernelChoice(NamedTuple):
     gamma: float
     lam: float
     beta: float
-    score: float
+    score: float | None  # None: no validation, the first entry was kept unscored
 
 
 def select_kernel(path: KernelPath, inputs: Callable[[float], torch.Tensor], y: np.ndarray, rows: np.ndarray,
@@ -217,7 +229,8 @@ def kernel_start(model: Startable, W: np.ndarray, x: Mapping[str, torch.Tensor],
     entry (each ``beta`` with each ``(gamma, lam)``) is scored by ``score`` (the model's
     validation score, e.g. early stopping's); the ridge start's score is the floor: when
     no entry beats it the linear path gets ``W`` back and the kernel path is removed.
-    Without ``score`` (no validation) the first entry is kept.
+    Without ``score`` (no validation) the first entry (the first ``beta`` with the first
+    ``(gamma, lam)``) is fitted once and kept, with score None.
 
     Args:
         model: The model to start; fitted on the items of ``x``/``m`` (view -> (n, dim) / (n,)).
@@ -252,7 +265,11 @@ def kernel_start(model: Startable, W: np.ndarray, x: Mapping[str, torch.Tensor],
         return path.inputs(x, m)
 
     rows = landmark_rows(len(next(iter(x.values()))), model.kernel_landmarks, seed)
-    chosen = select_kernel(path, inputs, y, rows, grid, betas, score or (lambda: 0.0), floor)
+    if score is None:  # nothing to choose with: fit the first entry once
+        path.fit(inputs(betas[0]), y, rows, *grid[0])
+        chosen: KernelChoice | None = KernelChoice(grid[0][0], grid[0][1], betas[0], None)
+    else:
+        chosen = select_kernel(path, inputs, y, rows, grid, betas, score, floor)
     logger.info("start: %s", f"kernel ridge gamma={chosen.gamma:g} lam={chosen.lam:g} beta={chosen.beta:g}"
                 if chosen else "ridge")
     if chosen is None:

@@ -72,7 +72,8 @@ class CB2CF(nn.Module):
 
     config_keys = ["views", "cf_dim", "tower_dim", "hidden_dim", "dropout", "input_dropout", "view_dropout", "skip",
                    "kernel_landmarks", "kernel_projection"]
-    optional_config: ClassVar[dict[str, int | bool]] = {"kernel_landmarks": 0, "kernel_projection": False}  # keys models saved before they existed may lack
+    # keys that models saved before they existed may lack, with the value such a model had
+    optional_config: ClassVar[dict[str, int | bool]] = {"kernel_landmarks": 0, "kernel_projection": False}
 
     def __init__(self, views: Mapping[str, int], cf_dim: int, tower_dim: int = 256, hidden_dim: int = 512,
                  dropout: float = 0.1, input_dropout: float = 0.1, view_dropout: float = 0.25,

@@ -220,7 +220,7 @@ def _build_model(cfg: TrainConfig, data: _TrainData, space: CFSpace, val: ItemSe
     start = cfg.skip and bool(cfg.ridge_init_alphas)
     m = min(cfg.kernel_landmarks, data.n) if start and cfg.kernel_grid else 0
     model = CB2CF(data.dims, space.dim, cfg.tower_dim, cfg.hidden_dim, cfg.dropout, cfg.input_dropout,
-                  cfg.view_dropout, cfg.skip, m, any(b != 0 for b in cfg.kernel_betas)).to(default_device())
+                  cfg.view_dropout, cfg.skip, m, val is not None and any(b != 0 for b in cfg.kernel_betas)).to(default_device())
     if not start:
         return model, {"kind": "none"}
     W = _ridge_init(model, data, cfg.ridge_init_alphas, space, val)
@@ -319,7 +319,7 @@ def _validate(model: CB2CF, cfg: TrainConfig, space: CFSpace, val: ItemSet | Non
 def _finalize(model: CB2CF, cfg: TrainConfig, best: _Best, train: ItemSet, space: CFSpace, data: _TrainData,
               views: list[ViewSpec] | None, select: tuple[str, ...] | None, t0: float) -> None:
     """Load the best checkpoint into ``model`` (eval mode) and fill its manifest and version."""
-    checkpoint = {"model": best.state, "config": asdict(cfg), "epoch": best.epoch, "best_metric": best.metric}
+    checkpoint = dict(model=best.state or model.state_dict(), config=asdict(cfg), epoch=best.epoch, best_metric=best.metric)
     model.load_state_dict(checkpoint["model"])
     model.eval()
     ext = {v.name: v.extractor_id for v in views or []}

@@ -1,13 +1,15 @@
 """The benchmark's numbers for people and tools: ratios, the mean and spread over seeds, tables, JSON.
 
 Over several seeds every metric of every method is reported as mean and standard
-deviation (population std over the seeds where the method ran); a seed where a method
+deviation (population std over the seeds where the method ran; the paired per-seed
+differences of the standing use the sample std, see ``_paired_lead``); a seed where a method
 failed is listed with its reason and left out of that method's mean.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +69,8 @@ def summarize(runs: list[dict]) -> dict:
         best = max(others, key=others.get)
         cb, b = res["CB2CF"]["recall@20"], res[best]["recall@20"]
         both = [(r["results"]["CB2CF"]["recall@20"], r["results"][best]["recall@20"]) for r in ok
-                if "recall@20" in r["results"].get("CB2CF", {}) and r["results"].get(best, {}).get("recall@20")]
-        paired = [c / o for c, o in both]
+                if "recall@20" in r["results"].get("CB2CF", {}) and "recall@20" in r["results"].get(best, {})]
+        paired = [c / o for c, o in both if o]
         out["standing"] = _paired_lead([c - o for c, o in both]) | {
             "best_other_method": best, "cb2cf_over_best_other_recall@20": cb["mean"] / b["mean"] if b["mean"] else None,
             "cb2cf_over_best_other_per_seed": paired,
@@ -94,15 +96,21 @@ def _paired_lead(diffs: list[float]) -> dict:
 
     The seeds' splits differ in difficulty for every method alike; that part of the
     methods' own spread cancels in the per-seed difference. ``paired_spread`` is the
-    sample std of the differences (ddof 1; 0 with one seed).
+    sample std of the differences (ddof 1; 0 with one seed), ``paired_stderr`` that over
+    sqrt(n). ``ahead_by_more_than_paired_spread`` (mean > sample std, an effect size
+    d_z > 1) is a size rule, not a significance test: with 3 seeds it corresponds to a
+    one-sided paired t p of about 0.1. ``sign_test_p`` is the one-sided sign-test p of
+    the seeds won (3 of 3: 0.125).
     """
     if not diffs:
         return {}
     d = np.asarray(diffs, dtype=float)
-    sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+    n, won = len(d), int((d > 0).sum())
+    sd = float(d.std(ddof=1)) if n > 1 else 0.0
     return {"paired_lead_recall@20": float(d.mean()), "paired_spread_recall@20": sd,
-            "seeds_won": int((d > 0).sum()), "seeds_compared": int(len(d)),
-            "ahead_by_more_than_paired_spread": bool(len(d) > 1 and d.mean() > sd)}
+            "paired_stderr_recall@20": sd / math.sqrt(n), "seeds_won": won, "seeds_compared": n,
+            "sign_test_p": sum(math.comb(n, k) for k in range(won, n + 1)) / 2 ** n,
+            "ahead_by_more_than_paired_spread": bool(n > 1 and d.mean() > sd)}
 
 
 def _cell(v: object) -> str:
@@ -138,12 +146,15 @@ def format_table(res: dict) -> str:
                          "per seed (same split): " + ", ".join(f"{x:.2f}x" for x in st["cb2cf_over_best_other_per_seed"]))
             if "paired_lead_recall@20" in st:
                 lines.append(f"paired (per-seed difference on the same split): lead {st['paired_lead_recall@20']:+.4f}, "
-                             f"spread (std) {st['paired_spread_recall@20']:.4f}, seeds won "
-                             f"{st['seeds_won']}/{st['seeds_compared']}: "
+                             f"spread (sample std) {st['paired_spread_recall@20']:.4f}, stderr "
+                             f"{st.get('paired_stderr_recall@20', 0.0):.4f}, seeds won {st['seeds_won']}/"
+                             f"{st['seeds_compared']} (sign test p {st.get('sign_test_p', 1.0):.3f}): "
                              f"{'ahead' if st['ahead_by_more_than_paired_spread'] else 'not ahead'} by more than "
                              "the paired spread")
-            wins = st.get("seeds_best_of_all", {})
-            lines.append("best method per seed (all methods): " + ", ".join(f"seed {k} {v}" for k, v in wins.items()))
+            wins = st.get("seeds_best_of_all") or {}
+            if wins:
+                lines.append("best method per seed (all methods): "
+                             + ", ".join(f"seed {k} {v or 'none (every method failed)'}" for k, v in wins.items()))
     lines += ["", "Audience (all users ranked for each cold test item: who to seed it to)", ""]
     lines += _rows(res["results_audience"], AUDIENCE_KEYS, "seeds" if multi else "items")
     if multi and res.get("failed_seeds"):

@@ -122,9 +122,11 @@ def test_standing_reports_the_paired_lead_with_a_known_answer() -> None:
     assert np.isclose(st["paired_lead_recall@20"], 0.07 / 3)
     assert np.isclose(st["paired_spread_recall@20"], np.std([0.02, 0.02, 0.03], ddof=1))
     assert st["seeds_won"] == 3 and st["seeds_compared"] == 3 and st["ahead_by_more_than_paired_spread"]
+    assert np.isclose(st["paired_stderr_recall@20"], st["paired_spread_recall@20"] / np.sqrt(3))
+    assert st["sign_test_p"] == 0.125  # 3 of 3 seeds won: (1/2)^3
     assert st["seeds_best_of_all"] == {"0": "CB2CF", "1": "CB2CF", "2": "CB2CF"}
     runs = [run(0, 0.42, 0.40), run(1, 0.32, 0.30)]
-    runs[1]["results"]["CLCRec"] = {"recall@20": 0.35}  # best on one split, not on the mean
+    runs[1]["results"]["CLCRec"] = {"recall@20": 0.34}  # best on one split (0.34 > 0.32), not on the mean (0.34 < 0.35)
     st = summarize(runs)["standing"]
     assert st["best_other_method"] == "ridge" and st["seeds_best_of_all"] == {"0": "CB2CF", "1": "CLCRec"}
     one = summarize([run(0, 0.42, 0.40)])["standing"]

@@ -10,6 +10,7 @@ better than the ridge start; where it cannot beat ridge, ridge is kept exactly.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,7 +106,7 @@ def test_the_fit_in_row_chunks_equals_the_fit_in_one_piece(monkeypatch: pytest.M
     assert torch.allclose(whole.coef, chunked.coef, rtol=1e-3, atol=1e-3)
 
 
-def test_projection_weight_zero_is_the_plain_kernel_and_the_choice_is_recorded(world: dict, tmp_path) -> None:
+def test_projection_weight_zero_is_the_plain_kernel_and_the_choice_is_recorded(world: dict, tmp_path: Path) -> None:
     """beta = 0 adds zero columns: the same map as a path without projection; beta > 0 travels with the model."""
     w = world
     train = w["items"](w["warm"])
@@ -133,8 +134,12 @@ def test_projection_weight_zero_is_the_plain_kernel_and_the_choice_is_recorded(w
 
 
 def test_training_records_its_start_in_the_manifest(world: dict) -> None:
+    """The kept start (kind, gamma, lam, beta, score) is in the manifest; without validation it is unscored."""
     w = world
     model, _ = train_cb2cf(w["items"](w["warm"]), w["space"], replace(w["cfg"], max_epochs=0),
                            w["items"](w["val"]), w["specs"])
     start = model.manifest["metrics"]["start"]
     assert start["kind"] == "kernel" and start["beta"] in w["cfg"].kernel_betas and start["gamma"] > 0
+    unvalidated, _ = train_cb2cf(w["items"](w["warm"]), w["space"], replace(w["cfg"], max_epochs=0), None, w["specs"])
+    start = unvalidated.manifest["metrics"]["start"]
+    assert start["score"] is None and start["beta"] == 0.0 and not unvalidated.kernel_projection

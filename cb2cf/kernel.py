@@ -49,6 +49,12 @@ class Startable(Protocol):
     def set_linear_map(self, W: np.ndarray) -> None: ...
 
 
+def masked_concat(x: Mapping[str, torch.Tensor], m: Mapping[str, torch.Tensor], views: Mapping[str, int]
+                  ) -> torch.Tensor:
+    """The views of ``views`` concatenated in order, zeroed where missing (the linear path's and ridge's input)."""
+    return torch.cat([x[k] * m[k][:, None].to(x[k].dtype) for k in views], 1)
+
+
 def block_inputs(x: Mapping[str, torch.Tensor], m: Mapping[str, torch.Tensor], views: Mapping[str, int]
                  ) -> torch.Tensor:
     """The views of ``views`` concatenated in order, each L2-normalised and zeroed where missing."""
@@ -97,8 +103,8 @@ class KernelPath(nn.Module):
         z = block_inputs(x, m, self.views)
         if not self.projection:
             return z
-        flat = torch.cat([x[k] * m[k][:, None].to(x[k].dtype) for k in self.views], 1)
-        return torch.cat([z, self.proj_weight * (flat @ self.proj_w + self.proj_b - self.proj_mean)], 1)
+        p = masked_concat(x, m, self.views) @ self.proj_w + self.proj_b
+        return torch.cat([z, self.proj_weight * (p - self.proj_mean)], 1)
 
     @torch.no_grad()
     def set_projection(self, W: np.ndarray, x: Mapping[str, torch.Tensor], m: Mapping[str, torch.Tensor],
@@ -118,10 +124,7 @@ class KernelPath(nn.Module):
             raise ValueError("set_projection needs a KernelPath built with projection=True")
         self.proj_w.copy_(torch.from_numpy(W[:-1].astype(np.float32)))
         self.proj_b.copy_(torch.from_numpy(W[-1].astype(np.float32)))
-        self.proj_weight.zero_()
-        self.proj_mean.zero_()
-        flat = torch.cat([x[k] * m[k][:, None].to(x[k].dtype) for k in self.views], 1)
-        p = flat @ self.proj_w + self.proj_b
+        p = masked_concat(x, m, self.views) @ self.proj_w + self.proj_b
         self.proj_mean.copy_(p.mean(0))
         t = torch.median((p - self.proj_mean).norm(dim=1)).clamp_min(1e-8)
         r = torch.median(block_inputs(x, m, self.views).norm(dim=1)).clamp_min(1e-8)

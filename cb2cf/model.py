@@ -26,7 +26,7 @@ from torch import nn
 
 from cb2cf.errors import FeatureMismatchError, ModelFileError
 from cb2cf.features import Features, Masks, ViewSpec, normalize_features
-from cb2cf.kernel import KernelPath
+from cb2cf.kernel import KernelPath, masked_concat
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,7 @@ class CB2CF(nn.Module):
             outs.append(torch.where(masks[name][:, None], h, self.missing[name].expand_as(h)))
         out = self.fusion(torch.cat(outs, 1))
         if self.linear is not None:
-            flat = torch.cat([x[k] * masks[k][:, None].to(x[k].dtype) for k in self.views], 1)
-            out = out + self.linear(flat)
+            out = out + self.linear(masked_concat(x, masks, self.views))
         if self.kernel is not None:
             out = out + self.kernel(x, m)
         return out
